@@ -1,0 +1,71 @@
+"""The input pipeline: TFDS data sources -> grain -> per-host batches -> global jax.Arrays.
+
+One grain `MapDataset` over an (effectively infinite) index range, sliced per JAX process so that
+hosts read disjoint items, mapped to joint anime + human pairs, batched, and prefetched by
+threads (or worker processes). Its iterator state is saved with every checkpoint.
+"""
+
+import jax
+import grain
+import numpy as np
+
+from animojax import posemap
+from animojax.data import pairs
+from animojax.data import sources
+
+DOMAINS = ('anime', 'human')
+_INDEX_RANGE = 2**40  # "Forever": a 2-core CPU would need centuries to exhaust it.
+
+
+def load_phi(spec):
+  """Φ from config.data.phi: a .npy path, or 'synthetic' for the synthetic data's true map."""
+  if spec == 'synthetic':
+    from animojax.synthetic import face_model  # Imported lazily: only the synthetic data needs it.
+    return face_model.load_face_model().true_phi
+  return posemap.load_phi(spec)
+
+
+def make_samplers(data_config, split, *, seed):
+  """Builds one PairSampler per domain from config.data."""
+  phi = None
+  samplers = {}
+  for stream, domain in enumerate(DOMAINS):
+    spec = data_config[domain]
+    source, builder = sources.open_split(spec.name, split, data_config.data_dir)
+    if spec.pose == 'anime_pose' and phi is None:
+      phi = load_phi(data_config.phi)
+    motion = pairs.MotionAdapter(spec.pose, phi=phi if spec.pose == 'anime_pose' else None,
+                                 angle_permutation=tuple(data_config.anime_angle_permutation))
+    samplers[domain] = pairs.PairSampler(
+        source, sources.identity_groups(builder, split), motion,
+        image_size=data_config.image_size, seed=seed, stream=stream,
+        name=f'{spec.name}:{split}')
+  return samplers
+
+
+def make_dataset(data_config, split, *, batch_size, seed, process_index=None,
+                 process_count=None):
+  """Per-host batches of joint pairs; `batch_size` is global and split evenly over processes."""
+  process_index = jax.process_index() if process_index is None else process_index
+  process_count = jax.process_count() if process_count is None else process_count
+  if batch_size % process_count:
+    raise ValueError(f'batch_size {batch_size} is not divisible by {process_count} processes.')
+  joint = pairs.JointPairs(make_samplers(data_config, split, seed=seed))
+  ds = grain.MapDataset.range(_INDEX_RANGE)[process_index::process_count]
+  ds = ds.map(joint).batch(batch_size // process_count, drop_remainder=True)
+  return ds
+
+
+def make_iterator(dataset, data_config):
+  """A checkpointable iterator with thread (and optionally process) prefetching."""
+  it_ds = dataset.to_iter_dataset(grain.ReadOptions(
+      num_threads=data_config.num_threads, prefetch_buffer_size=data_config.prefetch))
+  if data_config.num_workers > 0:
+    it_ds = it_ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=data_config.num_workers))
+  return iter(it_ds)
+
+
+def to_global(local_batch, sharding):
+  """Assembles each host's local batch into global arrays sharded along the batch axis."""
+  return jax.tree.map(
+      lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)), local_batch)

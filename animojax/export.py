@@ -1,0 +1,72 @@
+r"""Exports a trained run's parameters as a flat '/'-keyed .npz, and loads them back.
+
+  python -m animojax.export --workdir=/tmp/animo_demo --out=params.npz [--weights=ema|raw]
+
+The keys are the model's own parameter paths (e.g. `warp_anime/.../kernel`), so the file can be
+read with plain numpy anywhere; `load_model(npz, model_config)` rebuilds the AniMo module.
+"""
+
+import json
+import os
+
+from absl import app
+from absl import flags
+from flax import nnx
+import jax
+import ml_collections
+
+from animojax.train import animo_state
+from animojax.train import optim
+from animojax.utils import checkpoint
+from animojax.utils import tree as tree_util
+
+
+def read_config(workdir):
+  path = os.path.join(workdir, 'config.json')
+  if not os.path.exists(path):
+    raise FileNotFoundError(f'{path} not found: is {workdir!r} a training workdir?')
+  with open(path) as f:
+    return ml_collections.ConfigDict(json.load(f))
+
+
+def export(workdir, out, weights='ema'):
+  """Writes the latest checkpoint's parameters to `out`; returns the step exported."""
+  if weights not in ('ema', 'raw'):
+    raise ValueError(f"weights must be 'ema' or 'raw', got {weights!r}")
+  config = read_config(workdir)
+  ckpt = checkpoint.Checkpointer(workdir)
+  step = ckpt.latest_step()
+  if step is None:
+    raise FileNotFoundError(f'No checkpoint in {ckpt.directory}.')
+  init = animo_state.make_init(config.model.to_dict(), optim.make_optimizer(config.optim))
+  abstract = jax.eval_shape(init, jax.random.key(0))
+  state = ckpt.restore_state(step, abstract)
+  ckpt.close()
+  params = state['ema' if weights == 'ema' else 'params']
+  tree_util.save_npz(out, jax.device_get(animo_state.model_params(params)))
+  return step
+
+
+def load_model(npz_path, model_config):
+  """Rebuilds an AniMo module from an exported .npz (shapes checked against the config)."""
+  model = nnx.eval_shape(lambda: animo_state.build_model(dict(model_config), nnx.Rngs(0)))
+  graphdef, state = nnx.split(model)
+  reference = nnx.to_pure_dict(state)
+  params = tree_util.restore_like(tree_util.load_npz_flat(npz_path), reference)
+  return nnx.merge(graphdef, params)
+
+
+def main(argv):
+  del argv
+  step = export(FLAGS.workdir, FLAGS.out, FLAGS.weights)
+  print(f'Exported step {step} ({FLAGS.weights} weights) to {FLAGS.out}')
+
+
+FLAGS = flags.FLAGS
+
+if __name__ == '__main__':
+  flags.DEFINE_string('workdir', None, 'Training workdir (holds config.json and checkpoints/).')
+  flags.DEFINE_string('out', None, 'Output .npz path.')
+  flags.DEFINE_enum('weights', 'ema', ['ema', 'raw'], 'EMA weights (for inference) or raw.')
+  flags.mark_flags_as_required(['workdir', 'out'])
+  app.run(main)

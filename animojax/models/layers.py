@@ -1,0 +1,137 @@
+"""Layer builders and normalisations shared by the PIRenderer-style networks (AniMo).
+
+Everything here reproduces the PyTorch building blocks of RenYurui/PIRender
+(`generators/base_function.py`) in NHWC:
+
+* `conv2d` / `conv_transpose2d` / `linear`: Flax NNX layers with the papers' init (weights
+  N(0, 0.02), biases 0) and PyTorch's explicit symmetric padding.
+* `InstanceNorm`, `LayerNorm2d`, `ADAIN`: the normalisations, with PyTorch's eps (1e-5) and biased
+  variance.
+
+Parameter names (for porting PyTorch checkpoints):
+* Conv2d `weight (O, I, kh, kw)` -> `kernel (kh, kw, I, O)`;
+* ConvTranspose2d `weight (I, O, kh, kw)` -> `kernel (kh, kw, O, I)` (see `conv_transpose2d`); both
+  are `weight.transpose(2, 3, 1, 0)`;
+* Linear `weight (out, in)` -> `kernel (in, out)`; every `bias` -> `bias`;
+* LayerNorm2d `weight (C, 1, 1)` -> `scale (C,)`, `bias (C, 1, 1)` -> `bias (C,)`.
+"""
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+# Negative slope of every LeakyReLU in PIRenderer/AniMo.
+LRELU_SLOPE = 0.1
+# The papers initialise every Conv/Linear weight with N(0, 0.02) and every bias with 0.
+WEIGHT_INIT = nnx.initializers.normal(stddev=0.02)
+BIAS_INIT = nnx.initializers.zeros_init()
+NORM_EPS = 1e-5
+
+
+def leaky_relu(x: jax.Array) -> jax.Array:
+  return jax.nn.leaky_relu(x, LRELU_SLOPE)
+
+
+def conv2d(in_features: int, out_features: int, kernel_size: int, *, stride: int = 1,
+           padding: int | None = None, rngs: nnx.Rngs) -> nnx.Conv:
+  """PyTorch-style `Conv2d(in, out, k, stride, padding)`; padding defaults to k // 2."""
+  if padding is None:
+    padding = kernel_size // 2
+  # Explicit symmetric padding: Flax 'SAME' pads asymmetrically for even kernels / strides,
+  # which would shift PIRenderer's 4x4 stride-2 convs by half a pixel.
+  return nnx.Conv(in_features, out_features, (kernel_size, kernel_size), (stride, stride),
+                  padding=((padding, padding), (padding, padding)), kernel_init=WEIGHT_INIT,
+                  bias_init=BIAS_INIT, rngs=rngs)
+
+
+def conv_transpose2d(in_features: int, out_features: int, *, rngs: nnx.Rngs) -> nnx.ConvTranspose:
+  """PyTorch `ConvTranspose2d(in, out, kernel_size=3, stride=2, padding=1, output_padding=1)`.
+
+  Doubles the spatial size. A transposed conv is the gradient of a conv, so with
+  `transpose_kernel=True` the kernel is stored as that forward conv's HWIO kernel, `(3, 3, out, in)`
+  (= torch weight `(in, out, 3, 3)` transposed by (2, 3, 1, 0)); the explicit padding on the
+  stride-dilated input is (k - 1 - p, k - 1 - p + output_padding) = (1, 2).
+  """
+  return nnx.ConvTranspose(in_features, out_features, (3, 3), (2, 2),
+                           padding=((1, 2), (1, 2)), transpose_kernel=True,
+                           kernel_init=WEIGHT_INIT, bias_init=BIAS_INIT, rngs=rngs)
+
+
+def linear(in_features: int, out_features: int, *, rngs: nnx.Rngs) -> nnx.Linear:
+  return nnx.Linear(in_features, out_features, kernel_init=WEIGHT_INIT, bias_init=BIAS_INIT,
+                    rngs=rngs)
+
+
+def check_image(x: jax.Array, *, owner: str, channels: int, multiple: int) -> None:
+  """Raises a ValueError unless `x` is `[B, H, W, channels]` with H, W divisible by `multiple`.
+
+  The strided encoders need H, W divisible by 2**layers; otherwise skips would not line up.
+  """
+  if x.ndim != 4 or x.shape[-1] != channels:
+    raise ValueError(f'{owner}: source must be [B, H, W, {channels}] NHWC, got shape {x.shape}.')
+  if x.shape[1] % multiple or x.shape[2] % multiple:
+    raise ValueError(
+        f'{owner}: source size {x.shape[1]}x{x.shape[2]} must be divisible by {multiple} '
+        '(2**number of stride-2 layers); resize or crop the images.')
+
+
+def upsample_nearest2x(x: jax.Array) -> jax.Array:
+  """`F.interpolate(x, scale_factor=2)` (nearest) on NHWC."""
+  return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
+
+
+def avg_pool2x(x: jax.Array) -> jax.Array:
+  """`nn.AvgPool2d(2)` on NHWC with even H, W."""
+  b, h, w, c = x.shape
+  return x.reshape(b, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4))
+
+
+def _normalize(x: jax.Array, axes: tuple[int, ...], eps: float) -> jax.Array:
+  """(x - mean) / sqrt(var + eps) over `axes`, biased variance, statistics in float32."""
+  x32 = x.astype(jnp.float32)
+  mean = x32.mean(axis=axes, keepdims=True)
+  var = jnp.square(x32 - mean).mean(axis=axes, keepdims=True)
+  return ((x32 - mean) * jax.lax.rsqrt(var + eps)).astype(x.dtype)
+
+
+class InstanceNorm(nnx.Module):
+  """`nn.InstanceNorm2d(C, affine=False)`: per-sample, per-channel over H, W; no parameters."""
+
+  def __init__(self, eps: float = NORM_EPS):
+    self.eps = eps
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    return _normalize(x, (1, 2), self.eps)
+
+
+class LayerNorm2d(nnx.Module):
+  """PIRenderer's `LayerNorm2d`: `F.layer_norm` over (C, H, W) jointly, per-channel affine.
+
+  One mean/variance per sample (not per channel, so it is not GroupNorm(C)); eps inside the sqrt.
+  """
+
+  def __init__(self, num_features: int, eps: float = NORM_EPS):
+    self.eps = eps
+    self.scale = nnx.Param(jnp.ones((num_features,), jnp.float32))
+    self.bias = nnx.Param(jnp.zeros((num_features,), jnp.float32))
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    return _normalize(x, (1, 2, 3), self.eps) * self.scale[...] + self.bias[...]
+
+
+class ADAIN(nnx.Module):
+  """PIRenderer's ADAIN: `IN(x) * (1 + gamma(z)) + beta(z)` with a shared 128-unit ReLU MLP."""
+
+  def __init__(self, num_features: int, descriptor_nc: int = 256, hidden: int = 128, *,
+               rngs: nnx.Rngs):
+    self.norm = InstanceNorm()
+    self.mlp_shared = linear(descriptor_nc, hidden, rngs=rngs)
+    self.mlp_gamma = linear(hidden, num_features, rngs=rngs)
+    self.mlp_beta = linear(hidden, num_features, rngs=rngs)
+
+  def __call__(self, x: jax.Array, descriptor: jax.Array) -> jax.Array:
+    """x `[B, H, W, C]`, descriptor `[B, descriptor_nc]`."""
+    actv = jax.nn.relu(self.mlp_shared(descriptor))
+    gamma = self.mlp_gamma(actv)[:, None, None, :]
+    beta = self.mlp_beta(actv)[:, None, None, :]
+    return self.norm(x) * (1 + gamma) + beta

@@ -1,0 +1,128 @@
+"""The hidden semantic state shared by both synthetic domains, and how to sample it.
+
+Every synthetic frame (anime or human) is rendered from one float32[20] semantic vector: 17
+AnimeCeleb-style morph weights in [0, 1] followed by the head angles pitch, yaw, roll in degrees
+(3DMM order). Because both domains are rendered from the same vector, a cross-domain reenactment
+can be scored against the exact target image.
+
+Side convention: `*_left` / `*_right` are the character's (person's) OWN left / right. With the
+head facing the camera, the own-left eye/brow appears on the RIGHT half of the image.
+"""
+
+import numpy as np
+
+MORPH_NAMES = (
+    'eye_closed_left',
+    'eye_closed_right',
+    'eye_unimpressed_left',
+    'eye_unimpressed_right',
+    'eye_surprised_left',
+    'eye_surprised_right',
+    'brow_angry_left',
+    'brow_angry_right',
+    'brow_raised_left',
+    'brow_raised_right',
+    'brow_lowered_left',
+    'brow_lowered_right',
+    'mouth_a',
+    'mouth_i',
+    'mouth_u',
+    'mouth_e',
+    'mouth_o',
+)
+ANGLE_NAMES = ('pitch', 'yaw', 'roll')
+SEMANTIC_NAMES = MORPH_NAMES + ANGLE_NAMES
+NUM_MORPHS = len(MORPH_NAMES)
+NUM_SEMANTICS = len(SEMANTIC_NAMES)
+MAX_ANGLE_DEG = 20.0
+
+# Column order of the angles in the synthetic anime `pose[17:20]`. It mimics AnimeCeleb's CSV,
+# which AniMo's runner reorders with `pose[..., ANIMO_ANGLE_PERMUTATION]` to get pitch/yaw/roll.
+ANIME_ANGLE_COLUMNS = ('pitch', 'roll', 'yaw')
+ANIMO_ANGLE_PERMUTATION = (0, 2, 1)
+
+# Index helpers used by the renderers (kept here so both domains agree on the meaning).
+EYE_STATES = ('closed', 'unimpressed', 'surprised')
+BROW_STATES = ('angry', 'raised', 'lowered')
+VOWELS = ('a', 'i', 'u', 'e', 'o')
+SIDES = ('left', 'right')
+MOUTH_SLICE = slice(12, 17)
+ANGLE_SLICE = slice(17, 20)
+
+
+def morph_index(name: str) -> int:
+  """Index of a morph (or angle) name in the semantic vector."""
+  try:
+    return SEMANTIC_NAMES.index(name)
+  except ValueError:
+    raise ValueError(f'Unknown semantic name {name!r}; expected one of {SEMANTIC_NAMES}.') from None
+
+
+def _check_last_dim(array: np.ndarray, name: str) -> np.ndarray:
+  array = np.asarray(array, np.float32)
+  if array.shape[-1:] != (NUM_SEMANTICS,):
+    raise ValueError(f'{name} must have a trailing dimension of {NUM_SEMANTICS}, got shape '
+                     f'{array.shape}; see animojax.synthetic.semantics.SEMANTIC_NAMES.')
+  return array
+
+
+def semantic_to_anime_pose(semantic: np.ndarray) -> np.ndarray:
+  """Converts semantic vectors [..., 20] to synthetic anime poses (angles as pitch/roll/yaw)."""
+  semantic = _check_last_dim(semantic, 'semantic')
+  pose = semantic.copy()
+  # pitch, yaw, roll -> pitch, roll, yaw. The permutation (0, 2, 1) is its own inverse.
+  pose[..., ANGLE_SLICE] = semantic[..., ANGLE_SLICE][..., list(ANIMO_ANGLE_PERMUTATION)]
+  return pose
+
+
+def anime_pose_to_semantic(pose: np.ndarray) -> np.ndarray:
+  """Inverse of `semantic_to_anime_pose`."""
+  pose = _check_last_dim(pose, 'pose')
+  semantic = pose.copy()
+  semantic[..., ANGLE_SLICE] = pose[..., ANGLE_SLICE][..., list(ANIMO_ANGLE_PERMUTATION)]
+  return semantic
+
+
+def sample_semantics(rng: np.random.Generator, n: int) -> np.ndarray:
+  """Samples `n` realistic semantic vectors, float32[n, 20].
+
+  Morphs are sparse like AnimeCeleb's: each eye state / brow state is active with p ~ 0.24, at
+  most one state per eye and per brow, with both sides sharing the state 70% of the time (faces
+  are mostly symmetric). At most one mouth vowel is active (p = 0.55), occasionally blended with
+  a second one. Angles follow a normal(0, 9 deg) truncated to +-20 deg.
+
+  Args:
+    rng: numpy random generator (the only source of randomness, so results are reproducible).
+    n: number of vectors.
+
+  Returns:
+    float32[n, 20] with morph weights in [0, 1] and angles in degrees.
+  """
+  out = np.zeros((n, NUM_SEMANTICS), np.float32)
+  for group_start in (0, 6):  # Eye states (0..5) then brow states (6..11), laid out state-major.
+    for_side = []
+    for _ in SIDES:
+      active = rng.random(n) < 0.72
+      state = rng.integers(0, 3, n)
+      weight = rng.uniform(0.15, 1.0, n) * active
+      for_side.append((state, weight))
+    symmetric = rng.random(n) < 0.7
+    for side_index, (state, weight) in enumerate(for_side):
+      if side_index == 1:  # The right side copies the left state/weight when symmetric.
+        state = np.where(symmetric, for_side[0][0], state)
+        weight = np.where(symmetric, for_side[0][1], weight)
+      out[np.arange(n), group_start + 2 * state + side_index] = weight
+  # Mouth: one vowel, sometimes a weaker second one (speech transitions).
+  vowel = rng.integers(0, len(VOWELS), n)
+  active = rng.random(n) < 0.55
+  out[np.arange(n), MOUTH_SLICE.start + vowel] = rng.uniform(0.2, 1.0, n) * active
+  second = rng.integers(0, len(VOWELS), n)
+  blend = active & (rng.random(n) < 0.15) & (second != vowel)
+  out[np.arange(n), MOUTH_SLICE.start + second] += rng.uniform(0.1, 0.4, n) * blend
+  angles = rng.normal(0.0, 9.0, (n, 3))
+  # Truncate by resampling out-of-range values uniformly so no mass piles up at +-20.
+  outside = np.abs(angles) > MAX_ANGLE_DEG
+  angles[outside] = rng.uniform(-MAX_ANGLE_DEG, MAX_ANGLE_DEG, outside.sum())
+  out[:, ANGLE_SLICE] = angles
+  return np.clip(out, [0.0] * NUM_MORPHS + [-MAX_ANGLE_DEG] * 3,
+                 [1.0] * NUM_MORPHS + [MAX_ANGLE_DEG] * 3).astype(np.float32)

@@ -1,0 +1,205 @@
+"""AniMo trainer: readable top to bottom, in the manner of big_vision's train.py.
+
+Sections: workdir and logging, mesh, input pipeline, model/loss/optimiser, update steps, resume,
+train loop, evaluation, export. The state is a pytree of plain dicts sharded by config rules;
+each stage ('warp', 'gen') has one jitted step, compiled once, with the state donated.
+"""
+
+import json
+import os
+import signal
+
+from absl import logging
+import jax
+import ml_collections
+import numpy as np
+import tqdm
+
+from animojax.data import pipeline
+from animojax.losses import perceptual
+from animojax.train import animo_eval
+from animojax.train import animo_state
+from animojax.train import animo_step
+from animojax.train import optim
+from animojax.utils import checkpoint
+from animojax.utils import images
+from animojax.utils import sharding
+from animojax.utils import tree as tree_util
+from animojax.utils import writers
+
+
+class _Preemption:
+  """Turns SIGTERM (preemption, scancel, Ctrl-C in a pod) into a save-and-exit at a step end."""
+
+  def __init__(self):
+    self.requested = False
+    self._previous = None
+
+  def __enter__(self):
+    self._previous = signal.signal(signal.SIGTERM, self._handle)
+    return self
+
+  def _handle(self, signum, frame):
+    del signum, frame
+    logging.warning('SIGTERM: saving a checkpoint after this step, then exiting.')
+    self.requested = True
+
+  def __exit__(self, *exc):
+    signal.signal(signal.SIGTERM, self._previous)
+
+
+def _model_config(config):
+  return config.model.to_dict() if isinstance(config.model, ml_collections.ConfigDict) else dict(
+      config.model)
+
+
+def train_and_evaluate(config, workdir):
+  """Trains AniMo per `config`, resuming from `workdir` if it holds checkpoints."""
+  # -----------------------------------------------------------------------------------------
+  # Workdir and logging.
+  workdir = os.path.abspath(workdir)
+  is_main = jax.process_index() == 0
+  if is_main:
+    os.makedirs(workdir, exist_ok=True)
+    with open(os.path.join(workdir, 'config.json'), 'w') as f:
+      f.write(config.to_json_best_effort(indent=2))
+  writer = writers.MetricWriter(workdir)
+  logging.info('Devices: %d (%s), processes: %d', jax.device_count(), jax.devices()[0].platform,
+               jax.process_count())
+
+  # -----------------------------------------------------------------------------------------
+  # Mesh.
+  mesh = sharding.make_mesh(config.mesh)
+  data_sharding = sharding.batch_sharding(mesh)
+  repl = sharding.replicated(mesh)
+  if config.batch_size % mesh.shape['data']:
+    raise ValueError(f'batch_size {config.batch_size} must be divisible by the data axis '
+                     f'({mesh.shape["data"]} devices).')
+
+  # -----------------------------------------------------------------------------------------
+  # Input pipeline (checks that every dataset and file exists before anything is compiled).
+  train_ds = pipeline.make_dataset(config.data, 'train', batch_size=config.batch_size,
+                                   seed=config.seed)
+  train_iter = pipeline.make_iterator(train_ds, config.data)
+
+  # -----------------------------------------------------------------------------------------
+  # Model, loss and optimiser: shapes first, then the state is created already sharded.
+  image_loss = perceptual.make_loss(config.loss.network, config.loss.vgg19_weights or None)
+  loss_params = jax.device_put(image_loss.params, repl)
+  tx = optim.make_optimizer(config.optim)
+  model_config = _model_config(config)
+  graphdef = animo_state.graphdef_of(model_config)
+  init = animo_state.make_init(model_config, tx)
+  rng = jax.random.key(config.seed)
+  init_rng, train_rng = jax.random.split(rng)
+  abstract_state = jax.eval_shape(init, init_rng)
+  state_shardings = sharding.tree_shardings(abstract_state, config.sharding_rules, mesh)
+  state_shardings['step'] = repl
+  train_rng = jax.device_put(train_rng, repl)
+  num_params = sum(x.size for x in jax.tree.leaves(abstract_state['params']))
+  logging.info('AniMo (%s): %.2fM parameters.', config.model.variant, num_params / 1e6)
+
+  # -----------------------------------------------------------------------------------------
+  # Update steps: one per stage, compiled on first use, state donated.
+  def compile_step(stage):
+    return jax.jit(
+        animo_step.make_train_step(graphdef, image_loss, tx, config, stage),
+        in_shardings=(state_shardings, data_sharding, repl, repl),
+        out_shardings=(state_shardings, repl), donate_argnums=0)
+
+  train_steps = {stage: compile_step(stage) for stage in animo_step.STAGES}
+  generate = animo_step.make_generate(graphdef)
+
+  # -----------------------------------------------------------------------------------------
+  # Resume: the latest checkpoint in the workdir wins; otherwise start from scratch.
+  ckpt = checkpoint.Checkpointer(workdir, keep=config.keep_checkpoints,
+                                 every=config.checkpoint_every)
+  latest = ckpt.latest_step()
+  if latest is not None:
+    logging.info('Resuming from step %d.', latest)
+    state = ckpt.restore(latest, checkpoint.abstract_with_shardings(abstract_state,
+                                                                    state_shardings), train_iter)
+  else:
+    state = jax.jit(init, out_shardings=state_shardings)(init_rng)
+  step = int(jax.device_get(state['step']))
+
+  sample_batch = None
+  if config.sample_every and is_main:
+    sample_ds = pipeline.make_dataset(config.data, config.eval.split, batch_size=4,
+                                      seed=config.seed + 1, process_index=0, process_count=1)
+    sample_batch = sample_ds[0]
+
+  # -----------------------------------------------------------------------------------------
+  # Train loop.
+  def log_metrics(accumulated, step):
+    values = {k: np.asarray(v) for k, v in accumulated.compute().items()}
+    first_bad = int(values.pop('first_nonfinite_step'))
+    if first_bad != np.iinfo(np.int32).max:
+      raise FloatingPointError(
+          f'Non-finite loss at step {first_bad}. Nothing after the last checkpoint was saved; '
+          'lower the learning rate or check the inputs of that step.')
+    values['learning_rate'] = np.asarray(optim.learning_rate(config.optim, step - 1))
+    writer.write(step, values)
+
+  progress = tqdm.tqdm(total=config.total_steps, initial=step, disable=not is_main,
+                       desc='train', unit='step', dynamic_ncols=True)
+  accumulated = None
+  with _Preemption() as preemption:
+    while step < config.total_steps:
+      stage = 'warp' if step < config.warp_steps else 'gen'
+      if step == config.warp_steps and config.reset_warp_optimizer_at_gen:
+        state['opt']['warp'] = jax.jit(tx.init, out_shardings=state_shardings['opt']['warp'])(
+            state['params']['warp'])
+      batch = pipeline.to_global(next(train_iter), data_sharding)
+      state, metrics = train_steps[stage](state, batch, loss_params, train_rng)
+      accumulated = metrics if accumulated is None else accumulated.merge(metrics)
+      step += 1
+      progress.update(1)
+      progress.set_postfix(stage=stage, refresh=False)
+      last = step == config.total_steps
+      if step % config.log_every == 0 or last or preemption.requested:
+        log_metrics(accumulated, step)
+        accumulated = None
+      if ckpt.should_save(step) or last or preemption.requested:
+        ckpt.save(step, state, train_iter, force=True)
+      if sample_batch is not None and (step % config.sample_every == 0 or last):
+        results = animo_eval.reenact(generate, state['ema'], sample_batch, config.data)
+        grid = animo_eval.sample_grid(results)
+        images.save_png(os.path.join(workdir, 'samples', f'step_{step:08d}.png'), grid)
+        writer.write_image(step, 'samples', grid)
+      if preemption.requested:
+        break
+  progress.close()
+  ckpt.close()
+  if step < config.total_steps:
+    logging.warning('Stopped at step %d of %d; rerun the same command to resume.', step,
+                    config.total_steps)
+    writer.close()
+    return state
+
+  # -----------------------------------------------------------------------------------------
+  # Evaluation on the test split, with the EMA weights.
+  if config.eval.num_pairs and is_main:
+    evaluate_workdir(config, workdir, generate, state['ema'], step)
+
+  # -----------------------------------------------------------------------------------------
+  # Export the EMA weights as a flat '/'-keyed .npz.
+  if config.export_at_end and is_main:
+    path = os.path.join(workdir, 'params.npz')
+    tree_util.save_npz(path, jax.device_get(animo_state.model_params(state['ema'])))
+    logging.info('Exported EMA parameters to %s', path)
+  writer.close()
+  return state
+
+
+def evaluate_workdir(config, workdir, generate, params, step):
+  """Scores all reenactment directions on `config.eval.num_pairs` test pairs."""
+  batch_size = config.eval.batch_size
+  num_batches = max(1, config.eval.num_pairs // batch_size)
+  ds = pipeline.make_dataset(config.data, config.eval.split, batch_size=batch_size,
+                             seed=config.seed + 2, process_index=0, process_count=1)
+  table = animo_eval.evaluate(generate, params, (ds[i] for i in range(num_batches)), config.data)
+  report = animo_eval.write_report(workdir, step, table, num_batches * batch_size)
+  logging.info('Evaluation:\n%s', report)
+  print(report, flush=True)
+  return table

@@ -1,0 +1,128 @@
+"""AniMo's pure train and inference steps (split/merge NNX model inside `jax.jit`).
+
+Loss per domain, PIRender's swap trick: the batch runs source→driving and driving→source at once
+(inputs cat(source, driving), poses cat(driving_pose, source_pose), targets cat(driving,
+source)); loss = 2.5·Perc(warp, gt) [+ 4·(Perc(fake, gt) + 250·Style(fake, gt)) in the full
+stage]; the total sums the anime and human domains (reference models.md §1.5, §2.6). The
+target's loss features are computed once and shared by the warp and final terms.
+"""
+
+import functools
+
+from clu import metrics as clu_metrics
+import flax
+from flax import nnx
+import jax
+import jax.numpy as jnp
+
+from animojax.models import animo as animo_model
+from animojax.train import augment
+from animojax.train import optim
+
+DOMAINS = animo_model.DOMAINS
+STAGES = ('warp', 'gen')
+
+
+@flax.struct.dataclass
+class FirstNonFinite(clu_metrics.Metric):
+  """The first step whose loss was NaN/Inf (int32 max if none), to fail fast naming it."""
+  step: jnp.ndarray
+
+  @classmethod
+  def from_model_output(cls, *, loss, step, **_):
+    return cls(step=jnp.where(jnp.isfinite(loss), jnp.iinfo(jnp.int32).max, step))
+
+  def merge(self, other):
+    return type(self)(step=jnp.minimum(self.step, other.step))
+
+  def compute(self):
+    return self.step
+
+
+def metrics_collection(stage):
+  names = ['loss'] + [f'{d}_{t}' for d in DOMAINS
+                      for t in (('warp',) if stage == 'warp' else ('warp', 'final', 'style'))]
+  fields = {n: clu_metrics.Average.from_output(n) for n in names}
+  fields['first_nonfinite_step'] = FirstNonFinite
+  return clu_metrics.Collection.create(**fields)
+
+
+def swap_pairs(pair):
+  """(source→driving, driving→source) in one batch."""
+  inputs = jnp.concatenate([pair['source'], pair['driving']], axis=0)
+  poses = jnp.concatenate([pair['driving_pose'], pair['source_pose']], axis=0)
+  targets = jnp.concatenate([pair['driving'], pair['source']], axis=0)
+  return inputs, poses, targets
+
+
+def merge_model(graphdef, params):
+  return nnx.merge(graphdef, *(params[g] for g in optim.GROUPS))
+
+
+def reenactment_loss(model, image_loss, loss_params, batch, *, stage, loss_config):
+  """Total loss and its named terms over both domains."""
+  total, terms = 0.0, {}
+  for domain in DOMAINS:
+    inputs, poses, targets = swap_pairs(batch[domain])
+    out = model(inputs, poses, domain=domain, stage=stage)
+    target = image_loss.target_pyramid(loss_params, targets, num_scales=loss_config.num_scales)
+    warp, _ = image_loss.from_target(loss_params, out['warp_image'], target)
+    terms[f'{domain}_warp'] = warp
+    total += loss_config.warp_weight * warp
+    if stage == 'gen':
+      final, aux = image_loss.from_target(loss_params, out['fake_image'], target,
+                                          style_weight=loss_config.style_weight)
+      terms[f'{domain}_final'] = aux['perceptual']
+      terms[f'{domain}_style'] = aux['style']
+      total += loss_config.final_weight * final
+  return total, terms
+
+
+def make_train_step(graphdef, image_loss, tx, config, stage):
+  """Returns train_step(state, batch, loss_params, base_rng) -> (state, metrics)."""
+  if stage not in STAGES:
+    raise ValueError(f'stage must be one of {STAGES}, got {stage!r}')
+  trained_groups = ('warp',) if stage == 'warp' else optim.GROUPS
+  collection = metrics_collection(stage)
+
+  def train_step(state, batch, loss_params, base_rng):
+    step = state['step']
+    rng = jax.random.fold_in(base_rng, step)
+    batch = dict(batch)
+    for i, domain in enumerate(DOMAINS):
+      pair = dict(batch[domain])
+      pair['source'], pair['driving'] = augment.color_jitter_pairs(
+          jax.random.fold_in(rng, i), pair['source'], pair['driving'],
+          config.augment.color_jitter)
+      batch[domain] = pair
+    params = state['params']
+
+    def loss_fn(trained):
+      model = merge_model(graphdef, {**params, **trained})
+      return reenactment_loss(model, image_loss, loss_params, batch, stage=stage,
+                              loss_config=config.loss)
+
+    trained = {g: params[g] for g in trained_groups}
+    (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(trained)
+    lr = optim.learning_rate(config.optim, step)
+    new_params, new_opt = optim.apply_updates(tx, params, grads, state['opt'], lr)
+    new_state = {
+        'step': step + 1,
+        'params': new_params,
+        'opt': new_opt,
+        'ema': optim.ema_update(state['ema'], new_params, config.optim.ema_decay),
+    }
+    metrics = collection.single_from_model_output(loss=loss, step=step, **terms)
+    return new_state, metrics
+
+  return train_step
+
+
+def make_generate(graphdef):
+  """Returns generate(params, source, pose, domain) -> named intermediates (full stage)."""
+
+  @functools.partial(jax.jit, static_argnames=('domain',))
+  def generate(params, source, pose, domain):
+    return merge_model(graphdef, params)(source, pose, domain=domain, stage='gen')
+
+  return generate

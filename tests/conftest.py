@@ -1,0 +1,31 @@
+"""Test set-up: 8 fake CPU devices (for sharding tests) and a shared synthetic dataset folder."""
+
+import os
+
+# Must happen before JAX initialises its backend.
+os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
+                           ' --xla_force_host_platform_device_count=8').strip()
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+
+import pytest  # pylint: disable=g-import-not-at-top
+
+SHARED_TESTDATA = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', 'shared',
+                                               'testdata'))
+
+
+def shared_file(*parts):
+  """Path of a file in ../shared/testdata; fails (never skips) when it is missing."""
+  path = os.path.join(SHARED_TESTDATA, *parts)
+  if not os.path.exists(path):
+    pytest.fail(f'Missing real test file {path} (see ../shared/testdata/README.md).')
+  return path
+
+
+@pytest.fixture(scope='session')
+def synthetic_data_dir(tmp_path_factory):
+  """A TFDS data_dir holding the 64² synthetic datasets, built once per test session."""
+  from animojax.data import sources  # pylint: disable=g-import-not-at-top
+  data_dir = str(tmp_path_factory.mktemp('tfds'))
+  for name in ('synthetic_heads/anime_64', 'synthetic_heads/human_64'):
+    sources.get_builder(name, data_dir)
+  return data_dir

@@ -1,0 +1,644 @@
+"""Tests for the AniMo model and its PIRenderer blocks.
+
+Numerical parity is checked against small PyTorch re-implementations written here from the public
+code (RenYurui/PIRender generators/base_function.py + face_model.py, kangyeolk/AnimeCeleb
+Animo/models/animo/model.py), with the PyTorch module names, so the test also pins the mapping from
+PyTorch checkpoint keys to NNX parameter paths (`_torch_to_nnx`). torch is a test-only dependency.
+"""
+
+import functools
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from flax import nnx
+from torch import nn
+
+from animojax import models
+from animojax.models import animo
+from animojax.models import editing
+from animojax.models import layers
+from animojax.models import motion
+from animojax.models import warping
+
+# Tiny AniMo for fast CPU tests (still 5 encoder / 3 decoder layers, so flow is at 1/4 size).
+TINY = dict(descriptor_nc=16, warp_ngf=4, warp_img_f=8, edit_ngf=4, edit_img_f=8)
+
+
+@functools.partial(jax.jit, static_argnames=('graphdef', 'domain', 'stage'))
+def _apply(graphdef, state, source, pose, *, domain, stage):
+  """The functional pattern the trainer uses; jitted because eager NNX forwards are slow on CPU."""
+  return nnx.merge(graphdef, state)(source, pose, domain=domain, stage=stage)
+
+
+def _run(model, source, pose, **kwargs):
+  graphdef, state = nnx.split(model)
+  return _apply(graphdef, state, jnp.asarray(source), jnp.asarray(pose), **kwargs)
+
+
+@pytest.fixture(scope='module')
+def tiny_model():
+  # Module-scoped: the first NNX init compiles one random-normal program per weight shape.
+  return animo.AniMo(variant='demo', rngs=nnx.Rngs(0), **TINY)
+
+
+def _assert_close(actual, expected, rtol):
+  """|actual - expected| <= rtol * max(1, max|expected|)."""
+  actual = np.asarray(actual, np.float64)
+  expected = np.asarray(expected, np.float64)
+  assert actual.shape == expected.shape, (actual.shape, expected.shape)
+  scale = max(1.0, float(np.abs(expected).max()))
+  err = float(np.abs(actual - expected).max())
+  assert err <= rtol * scale, f'max abs error {err:.3g} > {rtol} * {scale:.3g}'
+
+
+def _nchw(x):
+  return torch.from_numpy(np.ascontiguousarray(np.transpose(np.asarray(x), (0, 3, 1, 2))))
+
+
+def _nhwc(t):
+  return np.transpose(t.detach().numpy(), (0, 2, 3, 1))
+
+
+# ----------------------------------------------------------------------------------------------
+# PyTorch reference (PIRender / AnimeCeleb structure and attribute names).
+
+
+class TLayerNorm2d(nn.Module):
+
+  def __init__(self, c):
+    super().__init__()
+    self.weight = nn.Parameter(torch.ones(c, 1, 1))
+    self.bias = nn.Parameter(torch.zeros(c, 1, 1))
+
+  def forward(self, x):
+    shape = x.shape[1:]
+    return F.layer_norm(x, shape, self.weight.expand(shape), self.bias.expand(shape))
+
+
+class TADAIN(nn.Module):
+
+  def __init__(self, c, d):
+    super().__init__()
+    self.param_free_norm = nn.InstanceNorm2d(c, affine=False)
+    self.mlp_shared = nn.Sequential(nn.Linear(d, 128), nn.ReLU())
+    self.mlp_gamma = nn.Linear(128, c)
+    self.mlp_beta = nn.Linear(128, c)
+
+  def forward(self, x, z):
+    actv = self.mlp_shared(z.view(z.shape[0], -1))
+    gamma = self.mlp_gamma(actv)[:, :, None, None]
+    beta = self.mlp_beta(actv)[:, :, None, None]
+    return self.param_free_norm(x) * (1 + gamma) + beta
+
+
+def _tconvt(i, o):
+  return nn.ConvTranspose2d(i, o, 3, stride=2, padding=1, output_padding=1)
+
+
+class TEncBlock(nn.Module):
+
+  def __init__(self, i, o, d):
+    super().__init__()
+    self.conv_0 = nn.Conv2d(i, o, 4, 2, 1)
+    self.conv_1 = nn.Conv2d(o, o, 3, 1, 1)
+    self.norm_0 = TADAIN(i, d)
+    self.norm_1 = TADAIN(o, d)
+
+  def forward(self, x, z):
+    x = self.conv_0(F.leaky_relu(self.norm_0(x, z), 0.1))
+    return self.conv_1(F.leaky_relu(self.norm_1(x, z), 0.1))
+
+
+class TDecBlock(nn.Module):
+
+  def __init__(self, i, o, h, d):
+    super().__init__()
+    self.conv_0 = nn.Conv2d(i, h, 3, 1, 1)
+    self.conv_1 = _tconvt(h, o)
+    self.conv_s = _tconvt(i, o)
+    self.norm_0 = TADAIN(i, d)
+    self.norm_1 = TADAIN(h, d)
+    self.norm_s = TADAIN(i, d)
+
+  def forward(self, x, z):
+    x_s = self.conv_s(F.leaky_relu(self.norm_s(x, z), 0.1))
+    dx = self.conv_0(F.leaky_relu(self.norm_0(x, z), 0.1))
+    dx = self.conv_1(F.leaky_relu(self.norm_1(dx, z), 0.1))
+    return x_s + dx
+
+
+class TEncoder(nn.Module):
+
+  def __init__(self, image_nc, d, ngf, img_f, n):
+    super().__init__()
+    self.n = n
+    self.input_layer = nn.Conv2d(image_nc, ngf, 7, 1, 3)
+    for i in range(n):
+      block = TEncBlock(min(ngf * 2**i, img_f), min(ngf * 2**(i + 1), img_f), d)
+      setattr(self, f'encoder{i}', block)
+
+  def forward(self, x, z):
+    out = self.input_layer(x)
+    outs = [out]
+    for i in range(self.n):
+      out = getattr(self, f'encoder{i}')(out, z)
+      outs.append(out)
+    return outs
+
+
+class TDecoder(nn.Module):
+
+  def __init__(self, d, ngf, img_f, enc, dec):
+    super().__init__()
+    self.levels = list(range(enc - dec, enc))[::-1]
+    for i in self.levels:
+      cin = min(ngf * 2**(i + 1), img_f) * (1 if i == enc - 1 else 2)
+      cout = min(ngf * 2**i, img_f)
+      setattr(self, f'decoder{i}', TDecBlock(cin, cout, cout, d))
+
+  def forward(self, xs, z):
+    out = xs.pop()
+    for i in self.levels:
+      out = torch.cat([getattr(self, f'decoder{i}')(out, z), xs.pop()], 1)
+    return out
+
+
+class THourglass(nn.Module):
+
+  def __init__(self, d, ngf, img_f, enc, dec):
+    super().__init__()
+    self.encoder = TEncoder(3, d, ngf, img_f, enc)
+    self.decoder = TDecoder(d, ngf, img_f, enc, dec)
+
+  def forward(self, x, z):
+    return self.decoder(self.encoder(x, z), z)
+
+
+def _t_deformation(flow):
+  b, _, h, w = flow.shape
+  flow_norm = 2 * torch.cat([flow[:, :1] / (w - 1), flow[:, 1:] / (h - 1)], 1)
+  xs = 2 * (torch.arange(w, dtype=flow.dtype) / (w - 1)) - 1
+  ys = 2 * (torch.arange(h, dtype=flow.dtype) / (h - 1)) - 1
+  grid = torch.stack([xs.view(1, -1).repeat(h, 1), ys.view(-1, 1).repeat(1, w)], 2)
+  return grid.expand(b, -1, -1, -1) + flow_norm.permute(0, 2, 3, 1)
+
+
+def _t_warp(image, deformation):
+  h, w = image.shape[2:]
+  if deformation.shape[1:3] != (h, w):
+    deformation = F.interpolate(deformation.permute(0, 3, 1, 2), size=(h, w), mode='bilinear',
+                                align_corners=False).permute(0, 2, 3, 1)
+  return F.grid_sample(image, deformation, padding_mode='border', align_corners=False)
+
+
+class TWarpingNet(nn.Module):
+
+  def __init__(self, d, ngf, img_f, enc=5, dec=3):
+    super().__init__()
+    self.hourglass = THourglass(d, ngf, img_f, enc, dec)
+    c = 2 * min(ngf * 2**(enc - dec), img_f)
+    self.flow_out = nn.Sequential(TLayerNorm2d(c), nn.LeakyReLU(0.1), nn.Conv2d(c, 2, 7, 1, 3))
+
+  def forward(self, x, z):
+    flow = self.flow_out(self.hourglass(x, z))
+    return flow, _t_warp(x, _t_deformation(flow))
+
+
+def _t_block(i, o, k, pool=False):
+  mods = [nn.Conv2d(i, o, k, 1, k // 2), TLayerNorm2d(o), nn.LeakyReLU(0.1)]
+  return nn.Sequential(*(mods + [nn.AvgPool2d(2)] if pool else mods))
+
+
+class TSeq(nn.Module):
+  """FirstBlock2d / DownBlock2d / UpBlock2d / Jump: a `model` Sequential."""
+
+  def __init__(self, i, o, k, pool=False, up=False):
+    super().__init__()
+    self.up = up
+    self.model = _t_block(i, o, k, pool)
+
+  def forward(self, x):
+    return self.model(F.interpolate(x, scale_factor=2) if self.up else x)
+
+
+class TFineRes(nn.Module):
+
+  def __init__(self, c, d):
+    super().__init__()
+    self.conv1 = nn.Conv2d(c, c, 3, 1, 1)
+    self.conv2 = nn.Conv2d(c, c, 3, 1, 1)
+    self.norm1 = TADAIN(c, d)
+    self.norm2 = TADAIN(c, d)
+
+  def forward(self, x, z):
+    dx = F.leaky_relu(self.norm1(self.conv1(x), z), 0.1)  # PIRender's dead branch.
+    dx = self.norm2(self.conv2(x), z)
+    return dx + x
+
+
+class TFineResBlocks(nn.Module):
+
+  def __init__(self, n, c, d):
+    super().__init__()
+    self.n = n
+    for i in range(n):
+      setattr(self, f'res{i}', TFineRes(c, d))
+
+  def forward(self, x, z):
+    for i in range(self.n):
+      x = getattr(self, f'res{i}')(x, z)
+    return x
+
+
+class TFinal(nn.Module):
+
+  def __init__(self, i):
+    super().__init__()
+    self.model = nn.Sequential(nn.Conv2d(i, 3, 7, 1, 3), nn.Tanh())
+
+  def forward(self, x):
+    return self.model(x)
+
+
+class TEditingNet(nn.Module):
+  """AniMo's EditingNet: FineEncoder(3 ch) -> warp every map -> FineDecoder."""
+
+  def __init__(self, d, ngf, img_f, n=3, blocks=2):
+    super().__init__()
+    self.n = n
+    ch = lambda i: min(ngf * 2**i, img_f)
+    self.encoder = nn.Module()
+    self.encoder.first = TSeq(3, ngf, 7)
+    for i in range(n):
+      setattr(self.encoder, f'down{i}', TSeq(ch(i), ch(i + 1), 3, pool=True))
+    self.decoder = nn.Module()
+    for i in range(n)[::-1]:
+      setattr(self.decoder, f'up{i}', TSeq(ch(i + 1), ch(i), 3, up=True))
+      setattr(self.decoder, f'res{i}', TFineResBlocks(blocks, ch(i + 1), d))
+      setattr(self.decoder, f'jump{i}', TSeq(ch(i), ch(i), 3))
+    self.decoder.final = TFinal(ngf)
+
+  def forward(self, x, flow, z):
+    feats = [self.encoder.first(x)]
+    for i in range(self.n):
+      feats.append(getattr(self.encoder, f'down{i}')(feats[-1]))
+    deformation = _t_deformation(flow)
+    feats = [_t_warp(f, deformation) for f in feats]
+    out = feats.pop()
+    for i in range(self.n)[::-1]:
+      out = getattr(self.decoder, f'res{i}')(out, z)
+      out = getattr(self.decoder, f'up{i}')(out)
+      out = getattr(self.decoder, f'jump{i}')(feats.pop()) + out
+    return self.decoder.final(out)
+
+
+class TMappingNet(nn.Module):
+
+  def __init__(self, pose_dim, d, n=3):
+    super().__init__()
+    self.n = n
+    self.first = nn.Sequential(nn.Linear(pose_dim, d))
+    for i in range(n):
+      setattr(self, f'encoder{i}', nn.Sequential(nn.LeakyReLU(0.1), nn.Linear(d, d)))
+
+  def forward(self, x):
+    out = self.first(x)
+    for i in range(self.n):
+      out = getattr(self, f'encoder{i}')(out) + out
+    return out
+
+
+# PyTorch checkpoint key -> NNX path (module renames; leaf names handled in `_torch_to_nnx`).
+_KEY_RENAMES = (
+    (r'^mapping_net_shared\.', 'motion.'),
+    (r'^warpping_net_anime\.', 'warp_anime.'),
+    (r'^warpping_net_vox\.', 'warp_human.'),
+    (r'^editing_net_anime\.', 'edit_anime.'),
+    (r'^editing_net_vox\.', 'edit_human.'),
+    (r'(^|\.)flow_out\.0\.', r'\1flow_norm.'),
+    (r'(^|\.)flow_out\.2\.', r'\1flow_conv.'),
+    (r'(^|\.)mlp_shared\.0\.', r'\1mlp_shared.'),
+    (r'(^|\.)final\.model\.0\.', r'\1final.'),
+    (r'(^|\.)model\.0\.', r'\1conv.'),
+    (r'(^|\.)model\.1\.', r'\1norm.'),
+    (r'^motion\.first\.0\.', 'motion.first.'),
+    (r'^motion\.encoder(\d+)\.1\.', r'motion.encoder\1.'),
+)
+
+
+def _torch_to_nnx(model, state_dict):
+  """Loads a PyTorch state dict (keys as in the AniMo checkpoints) into `model`; returns #loaded."""
+  params = dict(nnx.to_flat_state(nnx.state(model, nnx.Param)))
+  loaded = set()
+  for key, value in state_dict.items():
+    for pattern, repl in _KEY_RENAMES:
+      key = re.sub(pattern, repl, key)
+    value = value.detach().numpy()
+    *path, leaf = key.split('.')
+    if value.ndim == 4:  # Conv2d (O,I,kh,kw) and ConvTranspose2d (I,O,kh,kw) alike.
+      leaf, value = 'kernel', value.transpose(2, 3, 1, 0)
+    elif value.ndim == 2:  # Linear (out, in).
+      leaf, value = 'kernel', value.T
+    elif value.ndim == 3:  # LayerNorm2d (C, 1, 1).
+      leaf, value = ('scale' if leaf == 'weight' else leaf), value.reshape(-1)
+    path = tuple(path) + (leaf,)
+    assert path in params, f'{key} -> {path} has no NNX parameter'
+    assert params[path].shape == value.shape, (path, params[path].shape, value.shape)
+    params[path].value = jnp.asarray(value)
+    loaded.add(path)
+  assert loaded == set(params), f'NNX params never loaded: {sorted(set(params) - loaded)[:5]}'
+  return len(loaded)
+
+
+def _randomize(module, std=0.1, seed=0):
+  """Random weights and biases (the 0.02/zero init would make flows vanish and hide bugs)."""
+  gen = torch.Generator().manual_seed(seed)
+  with torch.no_grad():
+    for name, p in module.named_parameters():
+      if p.ndim == 3:  # LayerNorm2d affine: keep near 1 / 0.
+        p.copy_(1 + 0.1 * torch.randn(p.shape, generator=gen) if name.endswith('weight')
+                else 0.1 * torch.randn(p.shape, generator=gen))
+      else:
+        p.copy_(std * torch.randn(p.shape, generator=gen))
+  return module
+
+
+# ----------------------------------------------------------------------------------------------
+# Per-block parity.
+
+
+def test_conv2d_stride2_padding_matches_torch():
+  conv = layers.conv2d(3, 5, 4, stride=2, padding=1, rngs=nnx.Rngs(0))
+  ref = _randomize(nn.Conv2d(3, 5, 4, 2, 1))
+  conv.kernel.value = jnp.asarray(ref.weight.detach().numpy().transpose(2, 3, 1, 0))
+  conv.bias.value = jnp.asarray(ref.bias.detach().numpy())
+  x = np.random.default_rng(0).normal(size=(2, 8, 6, 3)).astype(np.float32)
+  _assert_close(conv(jnp.asarray(x)), _nhwc(ref(_nchw(x))), 1e-5)
+
+
+def test_conv_transpose_matches_torch():
+  convt = layers.conv_transpose2d(3, 5, rngs=nnx.Rngs(0))
+  ref = _randomize(_tconvt(3, 5))
+  assert convt.kernel.shape == (3, 3, 5, 3)
+  convt.kernel.value = jnp.asarray(ref.weight.detach().numpy().transpose(2, 3, 1, 0))
+  convt.bias.value = jnp.asarray(ref.bias.detach().numpy())
+  x = np.random.default_rng(1).normal(size=(2, 4, 7, 3)).astype(np.float32)
+  out = convt(jnp.asarray(x))
+  assert out.shape == (2, 8, 14, 5)
+  _assert_close(out, _nhwc(ref(_nchw(x))), 1e-5)
+
+
+def test_instance_norm_matches_torch():
+  x = np.random.default_rng(2).normal(2.0, 3.0, size=(2, 5, 6, 4)).astype(np.float32)
+  expected = nn.InstanceNorm2d(4, affine=False)(_nchw(x))
+  _assert_close(layers.InstanceNorm()(jnp.asarray(x)), _nhwc(expected), 1e-5)
+
+
+def test_layer_norm2d_matches_torch():
+  norm = layers.LayerNorm2d(4)
+  ref = _randomize(TLayerNorm2d(4))
+  norm.scale.value = jnp.asarray(ref.weight.detach().numpy().reshape(-1))
+  norm.bias.value = jnp.asarray(ref.bias.detach().numpy().reshape(-1))
+  # Per-channel offsets: a per-channel (InstanceNorm-like) normaliser would give another result.
+  x = (np.random.default_rng(3).normal(size=(2, 5, 6, 4)) + np.arange(4) * 3).astype(np.float32)
+  _assert_close(norm(jnp.asarray(x)), _nhwc(ref(_nchw(x))), 1e-5)
+
+
+def test_adain_matches_torch():
+  adain = layers.ADAIN(6, 16, rngs=nnx.Rngs(0))
+  ref = _randomize(TADAIN(6, 16))
+  rng = np.random.default_rng(4)
+  x = rng.normal(size=(2, 5, 4, 6)).astype(np.float32)
+  z = rng.normal(size=(2, 16)).astype(np.float32)
+  _torch_to_nnx(adain, ref.state_dict())
+  _assert_close(adain(jnp.asarray(x), jnp.asarray(z)), _nhwc(ref(_nchw(x), torch.from_numpy(z))),
+                1e-5)
+
+
+def test_fine_adain_res_block_reproduces_dead_branch():
+  block = editing.FineADAINResBlock(6, 16, rngs=nnx.Rngs(0))
+  ref = _randomize(TFineRes(6, 16))
+  _torch_to_nnx(block, ref.state_dict())
+  rng = np.random.default_rng(5)
+  x = rng.normal(size=(2, 5, 4, 6)).astype(np.float32)
+  z = rng.normal(size=(2, 16)).astype(np.float32)
+  out = block(jnp.asarray(x), jnp.asarray(z))
+  _assert_close(out, _nhwc(ref(_nchw(x), torch.from_numpy(z))), 1e-5)
+  # conv1/norm1 exist (checkpoints load) but cannot influence the output.
+  block.conv1.kernel.value = block.conv1.kernel.value + 1.0
+  block.norm1.mlp_gamma.bias.value = block.norm1.mlp_gamma.bias.value + 1.0
+  np.testing.assert_array_equal(block(jnp.asarray(x), jnp.asarray(z)), out)
+
+
+def test_motion_net_matches_torch():
+  net = motion.MotionNet(70, 32, 3, rngs=nnx.Rngs(0))
+  ref = _randomize(TMappingNet(70, 32))
+  # MotionNet on its own has no `motion.` prefix: map the two Sequential indices here.
+  state = {re.sub(r'^(first)\.0\.|^(encoder\d+)\.1\.', lambda m: (m[1] or m[2]) + '.', k): v
+           for k, v in ref.state_dict().items()}
+  _torch_to_nnx(net, state)
+  pose = np.random.default_rng(6).normal(size=(3, 70)).astype(np.float32)
+  _assert_close(net(jnp.asarray(pose)), ref(torch.from_numpy(pose)).detach().numpy(), 1e-5)
+
+
+def test_initialisation_follows_the_papers(tiny_model):
+  net = tiny_model.warp_anime
+  kernels = [v for p, v in nnx.to_flat_state(nnx.state(net, nnx.Param)) if p[-1] == 'kernel']
+  biases = [v for p, v in nnx.to_flat_state(nnx.state(net, nnx.Param)) if p[-1] == 'bias']
+  flat = np.concatenate([np.asarray(k.value).ravel() for k in kernels])
+  assert abs(flat.std() - 0.02) < 1e-3 and abs(flat.mean()) < 1e-3
+  assert all(not np.any(np.asarray(b.value)) for b in biases)
+  np.testing.assert_array_equal(net.flow_norm.scale.value, 1.0)
+
+
+# ----------------------------------------------------------------------------------------------
+# Whole-network parity (PyTorch re-implementation with AniMo's checkpoint key names).
+
+
+def _tiny_torch_animo(seed=0):
+  d, config = TINY['descriptor_nc'], TINY
+  nets = {
+      'mapping_net_shared': TMappingNet(70, d),
+      'warpping_net_anime': TWarpingNet(d, config['warp_ngf'], config['warp_img_f']),
+      'warpping_net_vox': TWarpingNet(d, config['warp_ngf'], config['warp_img_f']),
+      'editing_net_anime': TEditingNet(d, config['edit_ngf'], config['edit_img_f']),
+      'editing_net_vox': TEditingNet(d, config['edit_ngf'], config['edit_img_f']),
+  }
+  for i, net in enumerate(nets.values()):
+    _randomize(net, std=0.1, seed=seed + i)
+  return nets
+
+
+def test_animo_matches_torch_reference_end_to_end(tiny_model):
+  nets = _tiny_torch_animo()
+  state = {f'{name}.{k}': v for name, net in nets.items() for k, v in net.state_dict().items()}
+  model = nnx.clone(tiny_model)
+  n_loaded = _torch_to_nnx(model, state)
+  assert n_loaded == len(state)
+
+  rng = np.random.default_rng(7)
+  source = rng.uniform(-1, 1, size=(2, 64, 64, 3)).astype(np.float32)
+  pose = rng.normal(size=(2, 70)).astype(np.float32)
+  for domain, suffix in (('anime', 'anime'), ('human', 'vox')):
+    out = _run(model, source, pose, domain=domain, stage='gen')
+    jax_flow = torch.from_numpy(np.array(np.transpose(out['flow'], (0, 3, 1, 2))))
+    with torch.no_grad():
+      z = nets['mapping_net_shared'](torch.from_numpy(pose))
+      flow, warped = nets[f'warpping_net_{suffix}'](_nchw(source), z)
+      fake = nets[f'editing_net_{suffix}'](_nchw(source), flow, z)
+      # Each stage again from JAX's flow: a random-noise source turns a 1e-5 pixel flow difference
+      # into ~1e-4 image differences, which would hide real errors behind a loose tolerance.
+      warped_from_jax_flow = _t_warp(_nchw(source), _t_deformation(jax_flow))
+      fake_from_jax_flow = nets[f'editing_net_{suffix}'](_nchw(source), jax_flow, z)
+    # The flow must be non-trivial (several pixels) for the warp comparison to mean something.
+    assert float(flow.abs().mean()) > 0.5
+    _assert_close(out['descriptor'], z.numpy(), 1e-5)
+    _assert_close(out['flow'], _nhwc(flow), 1e-5)
+    _assert_close(out['deformation'], _t_deformation(flow).numpy(), 1e-5)
+    # fp32 rounding of the deformation (~1 ulp) times the noise image's gradient (~2 per pixel)
+    # times 32 pixels per unit: both torch fp32 and JAX sit ~1e-5 away from a float64 warp.
+    _assert_close(out['warp_image'], _nhwc(warped_from_jax_flow), 5e-5)
+    _assert_close(out['fake_image'], _nhwc(fake_from_jax_flow), 1e-4)
+    _assert_close(out['warp_image'], _nhwc(warped), 1e-3)
+    _assert_close(out['fake_image'], _nhwc(fake), 1e-3)
+    assert float(np.abs(out['fake_image']).max()) <= 1.0  # tanh output
+
+
+def test_paper_variant_parameter_count_matches_torch_and_256_shapes():
+  abstract = nnx.eval_shape(lambda: animo.AniMo(variant='paper', rngs=nnx.Rngs(0)))
+  graphdef, state = nnx.split(abstract)
+  counts = {name: sum(int(np.prod(x.shape)) for x in jax.tree.leaves(state[name]))
+            for name in ('motion', 'warp_anime', 'warp_human', 'edit_anime', 'edit_human')}
+  torch_counts = {
+      'motion': TMappingNet(70, 256),
+      'warp_anime': TWarpingNet(256, 32, 256),
+      'edit_anime': TEditingNet(256, 64, 256),
+  }
+  for name, net in torch_counts.items():
+    assert counts[name] == sum(p.numel() for p in net.parameters()), name
+  assert counts['warp_human'] == counts['warp_anime']
+  assert counts['edit_human'] == counts['edit_anime']
+  assert sum(counts.values()) == 43_791_626
+
+  def forward(state, source, pose):
+    return nnx.merge(graphdef, state)(source, pose, domain='human', stage='gen')
+
+  out = jax.eval_shape(forward, state, jax.ShapeDtypeStruct((2, 256, 256, 3), jnp.float32),
+                       jax.ShapeDtypeStruct((2, 70), jnp.float32))
+  assert {k: v.shape for k, v in out.items()} == {
+      'descriptor': (2, 256), 'flow': (2, 64, 64, 2), 'deformation': (2, 64, 64, 2),
+      'warp_image': (2, 256, 256, 3), 'fake_image': (2, 256, 256, 3)}
+
+
+# ----------------------------------------------------------------------------------------------
+# AniMo API.
+
+
+@pytest.mark.parametrize('domain', animo.DOMAINS)
+@pytest.mark.parametrize('stage', animo.STAGES)
+def test_animo_output_shapes(tiny_model, domain, stage):
+  graphdef, state = nnx.split(tiny_model)
+  out = jax.eval_shape(functools.partial(_apply, graphdef, domain=domain, stage=stage), state,
+                       jnp.zeros((2, 64, 64, 3)), jnp.zeros((2, 70)))
+  expected = {'descriptor': (2, 16), 'flow': (2, 16, 16, 2), 'deformation': (2, 16, 16, 2),
+              'warp_image': (2, 64, 64, 3)}
+  if stage == 'gen':
+    expected['fake_image'] = (2, 64, 64, 3)
+  assert {k: v.shape for k, v in out.items()} == expected
+  assert all(v.dtype == jnp.float32 for v in out.values())
+
+
+def test_functional_split_merge_jit_and_grad(tiny_model):
+  graphdef, state = nnx.split(tiny_model)
+  rng = np.random.default_rng(9)
+  source = jnp.asarray(rng.uniform(-1, 1, size=(2, 64, 64, 3)), jnp.float32)
+  pose = jnp.asarray(rng.normal(size=(2, 70)), jnp.float32)
+
+  # (Numerical correctness of the jitted forward is checked against torch in the parity test.)
+  out = _apply(graphdef, state, source, pose, domain='human', stage='warp')
+  assert set(out) == {'descriptor', 'flow', 'deformation', 'warp_image'}
+  assert all(np.isfinite(np.asarray(v)).all() for v in out.values())
+
+  def loss(state):
+    out = nnx.merge(graphdef, state)(source, pose, domain='anime', stage='gen')
+    return jnp.mean(jnp.abs(out['fake_image'] - source))
+
+  grads = jax.jit(jax.grad(loss))(state)
+  norms = {name: float(_global_norm(grads[name]))
+           for name in ('motion', 'warp_anime', 'warp_human', 'edit_anime', 'edit_human')}
+  assert np.isfinite(list(norms.values())).all()
+  # The generator loss reaches the shared motion net and (through the deformation) the warp net.
+  assert norms['motion'] > 0 and norms['warp_anime'] > 0 and norms['edit_anime'] > 0
+  assert norms['warp_human'] == 0 and norms['edit_human'] == 0
+  # PIRender's dead branch gets no gradient, as in PyTorch.
+  dead = grads['edit_anime']['decoder']['res0']['res0']
+  assert float(_global_norm(dead['conv1'])) == 0 and float(_global_norm(dead['norm1'])) == 0
+
+
+def _global_norm(tree):
+  return jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in jax.tree.leaves(tree)))
+
+
+def test_motion_net_is_shared_between_domains(tiny_model):
+  motion_nets = [p for p, node in nnx.iter_graph(tiny_model) if isinstance(node, motion.MotionNet)]
+  assert motion_nets == [('motion',)]
+  # Same inputs as the functional test, so the compiled programs are reused.
+  rng = np.random.default_rng(9)
+  source = jnp.asarray(rng.uniform(-1, 1, size=(2, 64, 64, 3)), jnp.float32)
+  pose = jnp.asarray(rng.normal(size=(2, 70)), jnp.float32)
+  anime = _run(tiny_model, source, pose, domain='anime', stage='gen')
+  human = _run(tiny_model, source, pose, domain='human', stage='warp')
+  np.testing.assert_array_equal(anime['descriptor'], human['descriptor'])
+  assert not np.allclose(anime['flow'], human['flow'])  # ... while the warping nets differ.
+
+
+def test_edit_prefixes_and_filter_select_the_editing_nets(tiny_model):
+  assert animo.EDIT_PREFIXES == ('edit_anime', 'edit_human')
+  edit_state, rest = nnx.state(tiny_model, animo.edit_filter(), ...)
+  assert set(edit_state.keys()) == set(animo.EDIT_PREFIXES)
+  assert set(rest.keys()) == {'motion', 'warp_anime', 'warp_human'}
+  paths = [p for p, _ in nnx.to_flat_state(nnx.state(tiny_model, nnx.Param))]
+  assert {p[0] for p in paths if animo.is_edit_path(p)} == set(animo.EDIT_PREFIXES)
+
+
+def test_warping_net_drops_a_fourth_channel_before_warping():
+  net = nnx.eval_shape(lambda: warping.WarpingNet(4, 16, 4, 8, rngs=nnx.Rngs(0)))
+  graphdef, state = nnx.split(net)
+  out = jax.eval_shape(lambda state, x, z: nnx.merge(graphdef, state)(x, z), state,
+                       jnp.zeros((1, 32, 32, 4)), jnp.zeros((1, 16)))
+  assert out['warp_image'].shape == (1, 32, 32, 3)
+  assert net.hourglass.encoder.input_layer.kernel.shape == (7, 7, 4, 4)
+
+
+@pytest.mark.parametrize('source_shape,pose_shape,kwargs,match', [
+    ((2, 64, 64, 4), (2, 70), {}, r'\[B, H, W, 3\]'),
+    ((2, 64, 64), (2, 70), {}, r'\[B, H, W, 3\]'),
+    ((2, 48, 64, 3), (2, 70), {}, 'divisible by 32'),
+    ((2, 64, 64, 3), (2, 69), {}, r'pose must be \[B, 70\]'),
+    ((2, 64, 64, 3), (3, 70), {}, 'B = 2'),
+    ((2, 64, 64, 3), (2, 70), {'domain': 'cartoon'}, 'domain'),
+    ((2, 64, 64, 3), (2, 70), {'stage': 'edit'}, 'stage'),
+])
+def test_animo_rejects_bad_input(tiny_model, source_shape, pose_shape, kwargs, match):
+  kwargs = {'domain': 'anime', **kwargs}
+  with pytest.raises(ValueError, match=match):
+    tiny_model(jnp.zeros(source_shape), jnp.zeros(pose_shape), **kwargs)
+
+
+def test_animo_rejects_bad_config():
+  with pytest.raises(ValueError, match='unknown variant'):
+    animo.AniMo(variant='huge', rngs=nnx.Rngs(0))
+  with pytest.raises(ValueError, match='unknown override'):
+    animo.AniMo(variant='demo', rngs=nnx.Rngs(0), warp_channels=3)
+  with pytest.raises(ValueError, match='padding_mode'):
+    warping.WarpingNet(padding_mode='wrap', rngs=nnx.Rngs(0))
+
+
+def test_package_exports():
+  assert models.AniMo is animo.AniMo
+  assert set(models.VARIANTS) == {'paper', 'demo'}

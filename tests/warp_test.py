@@ -1,0 +1,202 @@
+"""Tests for animojax.ops.warp against PyTorch's grid_sample / interpolate (torch is test-only)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from animojax.ops import warp
+
+RTOL = 1e-5
+
+
+def _assert_close(actual, expected, rtol=RTOL):
+  """|actual - expected| <= rtol * max(1, max|expected|): fp32 rounding relative to data scale."""
+  actual = np.asarray(actual, np.float64)
+  expected = np.asarray(expected, np.float64)
+  assert actual.shape == expected.shape, (actual.shape, expected.shape)
+  scale = max(1.0, float(np.abs(expected).max()))
+  err = float(np.abs(actual - expected).max())
+  assert err <= rtol * scale, f'max abs error {err:.3g} > {rtol} * {scale:.3g}'
+
+
+def _nchw(x):
+  return torch.from_numpy(np.ascontiguousarray(np.transpose(x, (0, 3, 1, 2))))
+
+
+def _nhwc(t):
+  return np.transpose(t.detach().numpy(), (0, 2, 3, 1))
+
+
+def _torch_grid_sample(image, grid, cotangent, align_corners, padding_mode):
+  """Torch output and d/d(image, grid) of sum(grid_sample(image, grid) * cotangent)."""
+  image_t = _nchw(image).requires_grad_()
+  grid_t = torch.from_numpy(grid).requires_grad_()
+  out = F.grid_sample(image_t, grid_t, mode='bilinear', padding_mode=padding_mode,
+                      align_corners=align_corners)
+  (out * _nchw(cotangent)).sum().backward()
+  return _nhwc(out), _nhwc(image_t.grad), grid_t.grad.numpy()
+
+
+def _jax_grid_sample(image, grid, cotangent, align_corners, padding_mode):
+  def loss(image, grid):
+    out = warp.grid_sample(image, grid, align_corners=align_corners, padding_mode=padding_mode)
+    return jnp.sum(out * cotangent), out
+
+  (_, out), (d_image, d_grid) = jax.value_and_grad(loss, (0, 1), has_aux=True)(
+      jnp.asarray(image), jnp.asarray(grid))
+  return np.asarray(out), np.asarray(d_image), np.asarray(d_grid)
+
+
+@pytest.mark.parametrize('padding_mode', ['zeros', 'border', 'reflection'])
+@pytest.mark.parametrize('align_corners', [False, True])
+def test_grid_sample_matches_torch_outputs_and_grads(align_corners, padding_mode):
+  rng = np.random.default_rng(0)
+  # Non-square input, output size != input size, grid reaching well outside [-1, 1].
+  image = rng.normal(size=(2, 5, 7, 3)).astype(np.float32)
+  grid = rng.uniform(-1.3, 1.3, size=(2, 4, 9, 2)).astype(np.float32)
+  cotangent = rng.normal(size=(2, 4, 9, 3)).astype(np.float32)
+  expected = _torch_grid_sample(image, grid, cotangent, align_corners, padding_mode)
+  actual = _jax_grid_sample(image, grid, cotangent, align_corners, padding_mode)
+  for name, a, e in zip(('output', 'd_image', 'd_grid'), actual, expected):
+    try:
+      _assert_close(a, e)
+    except AssertionError as err:
+      raise AssertionError(f'{name}: {err}') from None
+
+
+@pytest.mark.parametrize('padding_mode', ['zeros', 'border', 'reflection'])
+@pytest.mark.parametrize('align_corners', [False, True])
+def test_grid_sample_matches_torch_on_pixel_centres_and_edges(align_corners, padding_mode):
+  """Grid points exactly on pixel centres and on the [-1, 1] border (floor/clamp edge cases)."""
+  rng = np.random.default_rng(1)
+  image = rng.normal(size=(1, 4, 6, 2)).astype(np.float32)
+  xs = np.linspace(-1, 1, 11, dtype=np.float32)
+  ys = np.linspace(-1, 1, 7, dtype=np.float32)
+  grid = np.stack(np.meshgrid(xs, ys), axis=-1)[None].astype(np.float32)
+  cotangent = rng.normal(size=(1, 7, 11, 2)).astype(np.float32)
+  expected = _torch_grid_sample(image, grid, cotangent, align_corners, padding_mode)
+  actual = _jax_grid_sample(image, grid, cotangent, align_corners, padding_mode)
+  for a, e in zip(actual, expected):
+    _assert_close(a, e)
+
+
+def test_grid_sample_bf16_accumulates_in_fp32_and_keeps_dtype():
+  rng = np.random.default_rng(2)
+  image = jnp.asarray(rng.normal(size=(2, 8, 8, 4)), jnp.bfloat16)
+  grid = jnp.asarray(rng.uniform(-1.1, 1.1, size=(2, 5, 5, 2)), jnp.bfloat16)
+  out = warp.grid_sample(image, grid, padding_mode='border')
+  assert out.dtype == jnp.bfloat16
+  reference = warp.grid_sample(image.astype(jnp.float32), grid.astype(jnp.float32),
+                               padding_mode='border')
+  # One bf16 rounding of the result only (inputs are the same bf16 values).
+  np.testing.assert_allclose(np.asarray(out, np.float32), np.asarray(reference),
+                             rtol=1e-2, atol=1e-2)
+
+
+def test_grid_sample_under_jit_and_vmap():
+  rng = np.random.default_rng(3)
+  image = jnp.asarray(rng.normal(size=(3, 2, 6, 5, 2)), jnp.float32)
+  grid = jnp.asarray(rng.uniform(-1.2, 1.2, size=(3, 2, 4, 4, 2)), jnp.float32)
+  fn = jax.jit(jax.vmap(lambda i, g: warp.grid_sample(i, g, padding_mode='reflection')))
+  looped = np.stack([warp.grid_sample(i, g, padding_mode='reflection')
+                     for i, g in zip(image, grid)])
+  np.testing.assert_allclose(np.asarray(fn(image, grid)), looped, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize('in_size,out_size', [
+    ((4, 5), (9, 13)),     # upsample, non-integer factors
+    ((16, 16), (64, 64)),  # PIRenderer's 64 -> 256 case, scaled down
+    ((16, 16), (5, 7)),    # downsample, non-integer factors
+    ((32, 32), (16, 16)),  # downsample x2 (AniMo's deepest editing feature map)
+    ((7, 3), (7, 10)),     # one axis unchanged
+])
+def test_resize_deformation_matches_torch_interpolate(in_size, out_size):
+  rng = np.random.default_rng(4)
+  deformation = rng.normal(size=(2, *in_size, 2)).astype(np.float32)
+  expected = F.interpolate(_nchw(deformation), size=out_size, mode='bilinear',
+                           align_corners=False)
+  actual = warp.resize_deformation(jnp.asarray(deformation), out_size)
+  _assert_close(actual, _nhwc(expected))
+
+
+def test_resize_deformation_same_size_is_identity():
+  deformation = jnp.arange(2 * 3 * 4 * 2, dtype=jnp.float32).reshape(2, 3, 4, 2)
+  np.testing.assert_array_equal(warp.resize_deformation(deformation, (3, 4)), deformation)
+
+
+def test_identity_grid_layout():
+  grid = np.asarray(warp.identity_grid(3, 5))
+  assert grid.shape == (3, 5, 2)
+  np.testing.assert_allclose(grid[0, :, 0], [-1, -0.5, 0, 0.5, 1])  # x varies along width
+  np.testing.assert_allclose(grid[:, 0, 1], [-1, 0, 1])  # y varies along height
+  assert warp.identity_grid(4, 4, jnp.bfloat16).dtype == jnp.bfloat16
+
+
+def test_flow_to_deformation_known_cases():
+  zero = jnp.zeros((2, 4, 6, 2))
+  np.testing.assert_array_equal(warp.flow_to_deformation(zero),
+                                np.broadcast_to(warp.identity_grid(4, 6), (2, 4, 6, 2)))
+  # A one-pixel flow moves the grid by exactly one pixel spacing of the align_corners=True grid.
+  flow = jnp.zeros((1, 4, 6, 2)).at[..., 0].set(1.0).at[..., 1].set(-3.0)
+  deformation = np.asarray(warp.flow_to_deformation(flow))
+  np.testing.assert_allclose(deformation[..., 0] - np.asarray(warp.identity_grid(4, 6))[..., 0],
+                             2 / 5, rtol=1e-6)
+  np.testing.assert_allclose(deformation[..., 1] - np.asarray(warp.identity_grid(4, 6))[..., 1],
+                             -6 / 3, rtol=1e-6)
+
+
+def test_identity_grid_is_exact_identity_only_with_align_corners_true():
+  rng = np.random.default_rng(5)
+  image = rng.normal(size=(1, 6, 8, 3)).astype(np.float32)
+  grid = warp.identity_grid(6, 8)[None]
+  same = warp.grid_sample(jnp.asarray(image), grid, align_corners=True)
+  np.testing.assert_allclose(np.asarray(same), image, rtol=1e-6, atol=1e-6)
+  # PIRenderer/AniMo warp the align_corners=True grid with align_corners=False: a slight zoom,
+  # not the identity. Reproduce what the PyTorch code computes.
+  for padding_mode in ('zeros', 'border'):
+    warped = warp.warp_image(jnp.asarray(image), warp.flow_to_deformation(jnp.zeros((1, 6, 8, 2))),
+                             padding_mode=padding_mode)
+    expected = F.grid_sample(_nchw(image), torch.from_numpy(np.array(grid)),
+                             padding_mode=padding_mode, align_corners=False)
+    _assert_close(warped, _nhwc(expected))
+    assert np.abs(np.asarray(warped) - image).max() > 1e-2
+
+
+def test_warp_image_resizes_deformation_like_pirender():
+  """Low-res flow -> deformation -> bilinear resize -> grid_sample, as PIRenderer's warp_image."""
+  rng = np.random.default_rng(6)
+  image = rng.normal(size=(2, 16, 12, 3)).astype(np.float32)
+  flow = rng.normal(scale=2.0, size=(2, 4, 3, 2)).astype(np.float32)
+  deformation = warp.flow_to_deformation(jnp.asarray(flow))
+  actual = warp.warp_image(jnp.asarray(image), deformation, padding_mode='border')
+  resized = F.interpolate(_nchw(np.asarray(deformation)), size=(16, 12), mode='bilinear',
+                          align_corners=False)
+  expected = F.grid_sample(_nchw(image), resized.permute(0, 2, 3, 1), padding_mode='border',
+                           align_corners=False)
+  _assert_close(actual, _nhwc(expected))
+
+
+@pytest.mark.parametrize('image_shape,grid_shape,kwargs,match', [
+    ((2, 4, 4), (2, 4, 4, 2), {}, 'image must be'),
+    ((2, 4, 4, 3), (2, 4, 4, 3), {}, 'grid must be'),
+    ((2, 4, 4, 3), (4, 4, 2), {}, 'grid must be'),
+    ((2, 4, 4, 3), (3, 4, 4, 2), {}, 'batch sizes differ'),
+    ((2, 4, 4, 3), (2, 4, 4, 2), {'padding_mode': 'wrap'}, 'padding_mode'),
+])
+def test_grid_sample_rejects_bad_input(image_shape, grid_shape, kwargs, match):
+  with pytest.raises(ValueError, match=match):
+    warp.grid_sample(jnp.zeros(image_shape), jnp.zeros(grid_shape), **kwargs)
+
+
+def test_helpers_reject_bad_input():
+  with pytest.raises(ValueError, match='>= 2'):
+    warp.identity_grid(1, 4)
+  with pytest.raises(ValueError, match=r'\[B, h, w, 2\]'):
+    warp.flow_to_deformation(jnp.zeros((1, 4, 4, 3)))
+  with pytest.raises(ValueError, match='size must be'):
+    warp.resize_deformation(jnp.zeros((1, 4, 4, 2)), (4,))
+  with pytest.raises(ValueError, match='warp_image'):
+    warp.warp_image(jnp.zeros((4, 4, 3)), jnp.zeros((1, 4, 4, 2)))

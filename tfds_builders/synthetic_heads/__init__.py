@@ -1,0 +1,1 @@
+"""synthetic_heads: the embedded, download-free synthetic anime/human head dataset."""
