@@ -1,0 +1,1 @@
+"""animojax: cross-domain head reenactment (anime <-> human) in JAX / Flax NNX."""

@@ -7,7 +7,15 @@ os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
                            ' --xla_force_host_platform_device_count=8').strip()
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
+import jax  # pylint: disable=g-import-not-at-top
 import pytest  # pylint: disable=g-import-not-at-top
+
+# Many tests compile the same programs (each trainer run builds fresh jitted closures); XLA's
+# persistent cache turns every repeat into a disk read. Kept across runs on the same machine.
+jax.config.update('jax_compilation_cache_dir',
+                  os.path.join(os.path.expanduser('~'), '.cache', 'animojax', 'jax_test_cache'))
+jax.config.update('jax_persistent_cache_min_compile_time_secs', 0)
+jax.config.update('jax_persistent_cache_min_entry_size_bytes', -1)
 
 SHARED_TESTDATA = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', 'shared',
                                                'testdata'))
@@ -29,3 +37,14 @@ def synthetic_data_dir(tmp_path_factory):
   for name in ('synthetic_heads/anime_64', 'synthetic_heads/human_64'):
     sources.get_builder(name, data_dir)
   return data_dir
+
+
+def assert_close(actual, expected, rtol):
+  """|actual - expected| <= rtol * max(1, max|expected|): fp32 rounding relative to data scale."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  actual = np.asarray(actual, np.float64)
+  expected = np.asarray(expected, np.float64)
+  assert actual.shape == expected.shape, (actual.shape, expected.shape)
+  scale = max(1.0, float(np.abs(expected).max()))
+  err = float(np.abs(actual - expected).max())
+  assert err <= rtol * scale, f'max abs error {err:.3g} > {rtol} * {scale:.3g}'

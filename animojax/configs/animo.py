@@ -85,10 +85,10 @@ def get_config(arg=None):
 
   if arg.demo:  # Minutes on a 2-core CPU.
     c.batch_size = 8
-    c.total_steps = 1200
-    c.warp_steps = 400
+    c.total_steps = 1000
+    c.warp_steps = 600
     c.optim.lr = 2e-4
-    c.optim.lr_decay_every = 900
+    c.optim.lr_decay_every = 800
     c.optim.ema_decay = 0.99
     c.model.variant = 'demo'
     c.loss.network = 'pixel_pyramid'
@@ -96,6 +96,6 @@ def get_config(arg=None):
     c.data.prefetch = 4
     c.log_every = 20
     c.checkpoint_every = 200
-    c.sample_every = 400
+    c.sample_every = 250
     c.eval.num_pairs = 64
   return c

@@ -1,0 +1,1 @@
+"""Reading third-party checkpoints (PyTorch files, without PyTorch) and converting weights."""

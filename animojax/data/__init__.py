@@ -1,0 +1,1 @@
+"""Input pipeline: TFDS data sources, same-identity pairs, grain batching, global arrays."""

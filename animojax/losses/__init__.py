@@ -1,0 +1,1 @@
+"""Training losses: PIRender's VGG19 perceptual/style loss and the pixel-pyramid demo loss."""

@@ -41,8 +41,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
         padding_mode='border'),
     'demo': dict(
         pose_dim=70, descriptor_nc=256, mapping_layers=3,
-        warp_ngf=16, warp_img_f=64, warp_encoder_layers=5, warp_decoder_layers=3,
-        edit_ngf=16, edit_img_f=64, edit_layers=3, edit_num_res_blocks=2,
+        warp_ngf=8, warp_img_f=32, warp_encoder_layers=5, warp_decoder_layers=3,
+        edit_ngf=8, edit_img_f=32, edit_layers=3, edit_num_res_blocks=2,
         padding_mode='border'),
 }
 

@@ -1,0 +1,1 @@
+"""The embedded synthetic two-domain dataset generator (sparse morphable model, renderers)."""

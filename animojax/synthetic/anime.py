@@ -182,6 +182,7 @@ class _AnimeRenderer:
 
   def paint_sdf(self, win, sdf, color, outline=None, clip=None, opacity=1.0, line=None,
                 affects_alpha=True):
+    """Fills the region sdf < 0 with `color` and/or strokes its boundary with `outline`."""
     cov = raster.fill(sdf)
     if clip is not None:
       cov = cov * clip
@@ -505,10 +506,10 @@ class _AnimeRenderer:
     mouth_y = self.c.chin_y * 0.4 - 0.3
     upper_uv = np.stack([width * t, mouth_y + upper], -1)
     lower_uv = np.stack([width * t, mouth_y + lower], -1)
-    return upper_uv, lower_uv, teeth[:, 0], tongue[:, 0], mouth_y
+    return upper_uv, lower_uv, teeth[:, 0], tongue[:, 0]
 
   def mouth(self):
-    upper_uv, lower_uv, teeth, tongue, mouth_y = self.mouth_shape()
+    upper_uv, lower_uv, teeth, tongue = self.mouth_shape()
     upper_px = self.view.screen(self.lift(upper_uv, 0.01))
     lower_px = self.view.screen(self.lift(lower_uv, 0.01))
     hole_px = np.concatenate([upper_px, lower_px[:, ::-1]], 1)

@@ -66,21 +66,21 @@ def _check_last_dim(array: np.ndarray, name: str) -> np.ndarray:
   return array
 
 
+def _permute_angles(vectors: np.ndarray, name: str) -> np.ndarray:
+  vectors = _check_last_dim(vectors, name)
+  out = vectors.copy()
+  out[..., ANGLE_SLICE] = vectors[..., ANGLE_SLICE][..., list(ANIMO_ANGLE_PERMUTATION)]
+  return out
+
+
 def semantic_to_anime_pose(semantic: np.ndarray) -> np.ndarray:
   """Converts semantic vectors [..., 20] to synthetic anime poses (angles as pitch/roll/yaw)."""
-  semantic = _check_last_dim(semantic, 'semantic')
-  pose = semantic.copy()
-  # pitch, yaw, roll -> pitch, roll, yaw. The permutation (0, 2, 1) is its own inverse.
-  pose[..., ANGLE_SLICE] = semantic[..., ANGLE_SLICE][..., list(ANIMO_ANGLE_PERMUTATION)]
-  return pose
+  return _permute_angles(semantic, 'semantic')
 
 
 def anime_pose_to_semantic(pose: np.ndarray) -> np.ndarray:
-  """Inverse of `semantic_to_anime_pose`."""
-  pose = _check_last_dim(pose, 'pose')
-  semantic = pose.copy()
-  semantic[..., ANGLE_SLICE] = pose[..., ANGLE_SLICE][..., list(ANIMO_ANGLE_PERMUTATION)]
-  return semantic
+  """Inverse of `semantic_to_anime_pose` (the permutation (0, 2, 1) is its own inverse)."""
+  return _permute_angles(pose, 'pose')
 
 
 def sample_semantics(rng: np.random.Generator, n: int) -> np.ndarray:

@@ -1,0 +1,1 @@
+"""Trainers (one readable module per kind of training) and their pure steps."""

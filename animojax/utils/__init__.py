@@ -1,0 +1,1 @@
+"""Small single-purpose utilities: sharding, checkpoints, writers, trees, images."""

@@ -30,7 +30,9 @@ class SyntheticHeadsBuilderConfig(tfds.core.BuilderConfig):
   synthetic_config: str = 'anime_64'
 
 
-def _builder_config(name: str) -> SyntheticHeadsBuilderConfig:
+def builder_config(name: str) -> SyntheticHeadsBuilderConfig:
+  """The builder config of a synthetic config name; also accepts `dataset.TEST_CONFIGS` names,
+  e.g. `Builder(config=builder_config('anime_16'), ...)` for tiny test builds."""
   config = dataset.get_config(name)
   return SyntheticHeadsBuilderConfig(
       name=name,
@@ -45,7 +47,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
   VERSION = tfds.core.Version('1.0.0')
   RELEASE_NOTES = {'1.0.0': 'Initial release.'}
-  BUILDER_CONFIGS = [_builder_config(name) for name in dataset.CONFIGS]
+  BUILDER_CONFIGS = [builder_config(name) for name in dataset.CONFIGS]
   # Examples must stay sorted by identity then frame: pair samplers rely on each identity's
   # frames being contiguous.
   disable_shuffling = True

@@ -16,7 +16,7 @@ from tfds_builders.synthetic_heads import synthetic_heads_dataset_builder as bui
 
 
 def _build(name: str, data_dir):
-  config = builder_lib._builder_config(name)
+  config = builder_lib.builder_config(name)
   builder = builder_lib.Builder(config=config, data_dir=str(data_dir),
                                 file_format='array_record')
   builder.download_and_prepare()
