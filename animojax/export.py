@@ -29,8 +29,8 @@ def read_config(workdir):
     return ml_collections.ConfigDict(json.load(f))
 
 
-def export(workdir, out, weights='ema'):
-  """Writes the latest checkpoint's parameters to `out`; returns the step exported."""
+def restore_latest(workdir, weights='ema'):
+  """`(config, step, params)` of the latest checkpoint; params as the train state holds them."""
   if weights not in ('ema', 'raw'):
     raise ValueError(f"weights must be 'ema' or 'raw', got {weights!r}")
   config = read_config(workdir)
@@ -42,7 +42,12 @@ def export(workdir, out, weights='ema'):
   abstract = jax.eval_shape(init, jax.random.key(0))
   state = ckpt.restore_state(step, abstract)
   ckpt.close()
-  params = state['ema' if weights == 'ema' else 'params']
+  return config, step, state['ema' if weights == 'ema' else 'params']
+
+
+def export(workdir, out, weights='ema'):
+  """Writes the latest checkpoint's parameters to `out`; returns the step exported."""
+  _, step, params = restore_latest(workdir, weights)
   tree_util.save_npz(out, jax.device_get(animo_state.model_params(params)))
   return step
 

@@ -13,7 +13,7 @@ from tests.conftest import assert_close
 RTOL = 1e-5
 
 
-def _close(actual, expected, rtol=RTOL):
+def close(actual, expected, rtol=RTOL):
   assert_close(actual, expected, rtol)
 
 
@@ -25,7 +25,7 @@ def _nhwc(t):
   return np.transpose(t.detach().numpy(), (0, 2, 3, 1))
 
 
-def _torch_grid_sample(image, grid, cotangent, align_corners, padding_mode):
+def torch_grid_sample(image, grid, cotangent, align_corners, padding_mode):
   """Torch output and d/d(image, grid) of sum(grid_sample(image, grid) * cotangent)."""
   image_t = _nchw(image).requires_grad_()
   grid_t = torch.from_numpy(grid).requires_grad_()
@@ -35,9 +35,10 @@ def _torch_grid_sample(image, grid, cotangent, align_corners, padding_mode):
   return _nhwc(out), _nhwc(image_t.grad), grid_t.grad.numpy()
 
 
-def _jax_grid_sample(image, grid, cotangent, align_corners, padding_mode):
+def _jax_grid_sample(image, grid, cotangent, align_corners, padding_mode, implementation=None):
   def loss(image, grid):
-    out = warp.grid_sample(image, grid, align_corners=align_corners, padding_mode=padding_mode)
+    out = warp.grid_sample(image, grid, align_corners=align_corners, padding_mode=padding_mode,
+                           implementation=implementation)
     return jnp.sum(out * cotangent), out
 
   (_, out), (d_image, d_grid) = jax.value_and_grad(loss, (0, 1), has_aux=True)(
@@ -45,26 +46,30 @@ def _jax_grid_sample(image, grid, cotangent, align_corners, padding_mode):
   return np.asarray(out), np.asarray(d_image), np.asarray(d_grid)
 
 
+# None: the default path (the custom-VJP XLA formulation on CPU); 'reference': gathers + autodiff.
+@pytest.mark.parametrize('implementation', [None, 'reference'])
 @pytest.mark.parametrize('padding_mode', ['zeros', 'border', 'reflection'])
 @pytest.mark.parametrize('align_corners', [False, True])
-def test_grid_sample_matches_torch_outputs_and_grads(align_corners, padding_mode):
+def test_grid_sample_matches_torch_outputs_and_grads(align_corners, padding_mode, implementation):
   rng = np.random.default_rng(0)
   # Non-square input, output size != input size, grid reaching well outside [-1, 1].
   image = rng.normal(size=(2, 5, 7, 3)).astype(np.float32)
   grid = rng.uniform(-1.3, 1.3, size=(2, 4, 9, 2)).astype(np.float32)
   cotangent = rng.normal(size=(2, 4, 9, 3)).astype(np.float32)
-  expected = _torch_grid_sample(image, grid, cotangent, align_corners, padding_mode)
-  actual = _jax_grid_sample(image, grid, cotangent, align_corners, padding_mode)
+  expected = torch_grid_sample(image, grid, cotangent, align_corners, padding_mode)
+  actual = _jax_grid_sample(image, grid, cotangent, align_corners, padding_mode, implementation)
   for name, a, e in zip(('output', 'd_image', 'd_grid'), actual, expected):
     try:
-      _close(a, e)
+      close(a, e)
     except AssertionError as err:
       raise AssertionError(f'{name}: {err}') from None
 
 
+@pytest.mark.parametrize('implementation', [None, 'reference'])
 @pytest.mark.parametrize('padding_mode', ['zeros', 'border', 'reflection'])
 @pytest.mark.parametrize('align_corners', [False, True])
-def test_grid_sample_matches_torch_on_pixel_centres_and_edges(align_corners, padding_mode):
+def test_grid_sample_matches_torch_on_pixel_centres_and_edges(align_corners, padding_mode,
+                                                              implementation):
   """Grid points exactly on pixel centres and on the [-1, 1] border (floor/clamp edge cases)."""
   rng = np.random.default_rng(1)
   image = rng.normal(size=(1, 4, 6, 2)).astype(np.float32)
@@ -72,10 +77,10 @@ def test_grid_sample_matches_torch_on_pixel_centres_and_edges(align_corners, pad
   ys = np.linspace(-1, 1, 7, dtype=np.float32)
   grid = np.stack(np.meshgrid(xs, ys), axis=-1)[None].astype(np.float32)
   cotangent = rng.normal(size=(1, 7, 11, 2)).astype(np.float32)
-  expected = _torch_grid_sample(image, grid, cotangent, align_corners, padding_mode)
-  actual = _jax_grid_sample(image, grid, cotangent, align_corners, padding_mode)
+  expected = torch_grid_sample(image, grid, cotangent, align_corners, padding_mode)
+  actual = _jax_grid_sample(image, grid, cotangent, align_corners, padding_mode, implementation)
   for a, e in zip(actual, expected):
-    _close(a, e)
+    close(a, e)
 
 
 def test_grid_sample_bf16_accumulates_in_fp32_and_keeps_dtype():
@@ -114,7 +119,7 @@ def test_resize_deformation_matches_torch_interpolate(in_size, out_size):
   expected = F.interpolate(_nchw(deformation), size=out_size, mode='bilinear',
                            align_corners=False)
   actual = warp.resize_deformation(jnp.asarray(deformation), out_size)
-  _close(actual, _nhwc(expected))
+  close(actual, _nhwc(expected))
 
 
 def test_resize_deformation_same_size_is_identity():
@@ -156,7 +161,7 @@ def test_identity_grid_is_exact_identity_only_with_align_corners_true():
                              padding_mode=padding_mode)
     expected = F.grid_sample(_nchw(image), torch.from_numpy(np.array(grid)),
                              padding_mode=padding_mode, align_corners=False)
-    _close(warped, _nhwc(expected))
+    close(warped, _nhwc(expected))
     assert np.abs(np.asarray(warped) - image).max() > 1e-2
 
 
@@ -171,7 +176,18 @@ def test_warp_image_resizes_deformation_like_pirender():
                           align_corners=False)
   expected = F.grid_sample(_nchw(image), resized.permute(0, 2, 3, 1), padding_mode='border',
                            align_corners=False)
-  _close(actual, _nhwc(expected))
+  close(actual, _nhwc(expected))
+
+
+def test_warp_images_equals_one_warp_image_per_map():
+  rng = np.random.default_rng(7)
+  deformation = warp.flow_to_deformation(jnp.asarray(rng.normal(size=(2, 4, 4, 2)), jnp.float32))
+  images = [jnp.asarray(rng.normal(size=(2, s, s, c)), jnp.float32)
+            for s, c in ((16, 3), (8, 4), (8, 2))]
+  warped = warp.warp_images(images, deformation, padding_mode='border')
+  for image, actual in zip(images, warped):
+    np.testing.assert_array_equal(actual, warp.warp_image(image, deformation,
+                                                          padding_mode='border'))
 
 
 @pytest.mark.parametrize('image_shape,grid_shape,kwargs,match', [

@@ -10,12 +10,20 @@ Built-in synthetic data, no download (the README quickstart; 64², small model, 
 
 COMMAND: python -m animojax.launch --config=animo:demo --workdir=/tmp/animo_demo
 
+With DECA (FLAME) coefficients for VoxCeleb instead of Deep3DFaceRecon's: 56-D motion
+(exp 50 | angles 3 | jaw 3), anime poses mapped by EDTN's 17 × 50 morph -> FLAME matrix:
+
+COMMAND: python -m animojax.launch --config=animo:deca --workdir=/tmp/animo_deca \
+    --config.data.phi=/path/to/transform_matrix_08_30.npy \
+    --config.loss.vgg19_weights=/path/to/vgg19.npz
+
 Paper model and loss on the synthetic data at 256² (e.g. to check a new accelerator):
 
 COMMAND: python -m animojax.launch --config=animo:synthetic --workdir=/tmp/animo_syn \
     --config.loss.vgg19_weights=/path/to/vgg19.npz
 
-Arguments: `demo` (bool), `synthetic` (bool: paper model/loss on synthetic 256² data).
+Arguments: `demo` (bool), `synthetic` (bool: paper model/loss on synthetic 256² data), `deca`
+(bool: `voxceleb_3dmm/deca_256` with the 56-D DECA motion).
 """
 
 import ml_collections
@@ -27,7 +35,7 @@ _STEPS_PER_EPOCH = 3319 * 75 // 12
 
 
 def get_config(arg=None):
-  arg = common.parse_arg(arg, demo=False, synthetic=False)
+  arg = common.parse_arg(arg, demo=False, synthetic=False, deca=False)
   c = ml_collections.ConfigDict()
   c.trainer = 'animo'  # animojax.train.<trainer>.train_and_evaluate
   c.seed = 0
@@ -40,8 +48,11 @@ def get_config(arg=None):
   c.reset_warp_optimizer_at_gen = False
 
   c.data = ml_collections.ConfigDict()
-  c.data.anime = dict(name='animeceleb/default', pose='anime_pose')
-  c.data.human = dict(name='voxceleb/deep3d_256', pose='deep3d_coeff')
+  # Datasets by TFDS name (tfds_builders/<name>/README.md says how to build them). pair_within:
+  # 'identity' (two frames of one identity) or 'video' (a video of the identity, then two of
+  # its frames: AniMo's and PIRender's VoxCeleb sampling).
+  c.data.anime = dict(name='animeceleb/default', pose='anime_pose', pair_within='identity')
+  c.data.human = dict(name='voxceleb_3dmm/deep3d_256', pose='deep3d_coeff', pair_within='video')
   c.data.data_dir = ''  # '' = $TFDS_DATA_DIR or ~/tensorflow_datasets.
   c.data.image_size = 256
   c.data.phi = 'pose_coeffs.npy'  # Φ: released Animo/data/pose_coeffs.npy, or 'synthetic'.
@@ -73,23 +84,35 @@ def get_config(arg=None):
   c.checkpoint_every = 5000
   c.keep_checkpoints = 3
   c.sample_every = 5000
-  c.eval = dict(split='test', num_pairs=256, batch_size=16, every=0)  # every=0: at the end only.
+  # Evaluation at the end of training. Metrics whose weights are missing are skipped and listed
+  # in eval.md ('' weights = ~/.cache/animojax/, see `python -m animojax.convert.fetch`).
+  c.eval = dict(split='test', num_pairs=256, batch_size=16,
+                metrics=('l1', 'psnr', 'ssim', 'lpips', 'fid', 'cpbd'), fid_weights='',
+                lpips_weights='')
   c.export_at_end = True
+
+  if arg.deca:  # VoxCeleb with DECA files; Φ must then be the 17 × 50 FLAME map.
+    c.data.human.name = 'voxceleb_3dmm/deca_256'
+    c.data.human.pose = 'deca_coeff'
+    c.data.phi = 'transform_matrix_08_30.npy'
+    c.model.pose_dim = 56
 
   if arg.synthetic or arg.demo:
     res = 64 if arg.demo else 256
     c.data.anime.name = f'synthetic_heads/anime_{res}'
     c.data.human.name = f'synthetic_heads/human_{res}'
+    c.data.human.pair_within = 'identity'  # One "video" per synthetic identity.
     c.data.image_size = res
     c.data.phi = 'synthetic'
 
-  if arg.demo:  # Minutes on a 2-core CPU.
+  if arg.demo:  # Minutes on a 2-core CPU; every change from the paper recipe is deliberate.
     c.batch_size = 8
-    c.total_steps = 1000
-    c.warp_steps = 600
-    c.optim.lr = 2e-4
-    c.optim.lr_decay_every = 800
+    c.total_steps = 900
+    c.warp_steps = 400
+    c.optim.lr = 1e-3  # A few hundred steps instead of millions: a larger step size.
+    c.optim.lr_decay_every = 750
     c.optim.ema_decay = 0.99
+    c.augment.color_jitter = 0.0  # Too few steps to profit from augmentation.
     c.model.variant = 'demo'
     c.loss.network = 'pixel_pyramid'
     c.data.num_threads = 2
@@ -98,4 +121,6 @@ def get_config(arg=None):
     c.checkpoint_every = 200
     c.sample_every = 250
     c.eval.num_pairs = 64
+    # FID's 2048-d matrix square roots cost minutes on a CPU; it needs thousands of images anyway.
+    c.eval.metrics = ('l1', 'psnr', 'ssim', 'lpips', 'cpbd')
   return c

@@ -52,7 +52,8 @@ def missing_weights_message(path: str) -> str:
   """Tells the user exactly how to obtain and convert the VGG19 weights."""
   return (
       f'VGG19 weights {path!r} not found. The perceptual loss needs torchvision\'s ImageNet VGG19'
-      f' converted to npz:\n'
+      f' converted to npz. Online, one command does it all: `python -m animojax.convert.fetch'
+      f' vgg19` (writes {DEFAULT_NPZ_PATH}). By hand:\n'
       f'  1. download {URL}\n'
       f'  2. python -m animojax.convert.vgg19 --src {SRC_FILENAME} --out {DEFAULT_NPZ_PATH}\n'
       f'  3. point {CONFIG_KEY} at the .npz (default {DEFAULT_NPZ_PATH}).\n'

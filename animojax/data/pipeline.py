@@ -25,8 +25,31 @@ def load_phi(spec):
   return posemap.load_phi(spec)
 
 
-def make_samplers(data_config, split, *, seed):
-  """Builds one PairSampler per domain from config.data."""
+def _check_dataset_conventions(spec, builder, data_config):
+  """Fails early when a built dataset's recorded conventions disagree with config.data."""
+  metadata = builder.info.metadata or {}
+  recorded = metadata.get('angle_permutation')
+  if spec.pose == 'anime_pose' and recorded is not None and tuple(recorded) != tuple(
+      data_config.anime_angle_permutation):
+    raise ValueError(
+        f'{spec.name} was built with angle_permutation {tuple(recorded)}, but '
+        f'config.data.anime_angle_permutation is {tuple(data_config.anime_angle_permutation)}. '
+        f"Pass --config.data.anime_angle_permutation='{tuple(recorded)}' (or rebuild the "
+        'dataset with the order you want).')
+  fmt = (metadata.get('coeff_layout') or {}).get('format')
+  want = pairs.MotionAdapter.COEFF_FORMATS.get(spec.pose)
+  if fmt is not None and want is not None and fmt != want:
+    kind = {v: k for k, v in pairs.MotionAdapter.COEFF_FORMATS.items()}[fmt]
+    raise ValueError(f'{spec.name} stores {fmt} coefficients, but its pose kind is '
+                     f'{spec.pose!r} (for {want}); use pose={kind!r}.')
+
+
+def make_samplers(data_config, split, *, seed, distinct_frames=False):
+  """Builds one PairSampler per domain from config.data.
+
+  A domain spec may set `pair_within='video'` (datasets with a `video_index` feature, e.g.
+  `voxceleb_3dmm`): a video of the drawn identity is drawn, and both frames come from it.
+  """
   phi = None
   samplers = {}
   for stream, domain in enumerate(DOMAINS):
@@ -36,21 +59,40 @@ def make_samplers(data_config, split, *, seed):
       phi = load_phi(data_config.phi)
     motion = pairs.MotionAdapter(spec.pose, phi=phi if spec.pose == 'anime_pose' else None,
                                  angle_permutation=tuple(data_config.anime_angle_permutation))
+    _check_dataset_conventions(spec, builder, data_config)
+    pair_within = spec.get('pair_within', 'identity')
+    if pair_within == 'video':
+      groups = sources.video_groups(builder, split)
+    elif pair_within == 'identity':
+      groups = sources.identity_groups(builder, split)
+    else:
+      raise ValueError(f'config.data.{domain}.pair_within must be "identity" or "video", got '
+                       f'{pair_within!r}.')
     samplers[domain] = pairs.PairSampler(
-        source, sources.identity_groups(builder, split), motion,
-        image_size=data_config.image_size, seed=seed, stream=stream,
-        name=f'{spec.name}:{split}')
+        source, groups, motion, image_size=data_config.image_size, seed=seed, stream=stream,
+        name=f'{spec.name}:{split}', distinct_frames=distinct_frames)
+  dims = {domain: s.motion.dim for domain, s in samplers.items()}
+  if len(set(dims.values())) > 1:
+    raise ValueError(
+        f'The domains give motion vectors of different sizes {dims}: the anime pose mapping Φ '
+        f'({data_config.phi}) must map into the human 3DMM space (17 x 64 Deep3DFaceRecon '
+        'expression for deep3d_coeff, e.g. pose_coeffs.npy; 17 x 50 FLAME expression for '
+        'deca_coeff, e.g. transform_matrix_08_30.npy).')
   return samplers
 
 
 def make_dataset(data_config, split, *, batch_size, seed, process_index=None,
-                 process_count=None):
-  """Per-host batches of joint pairs; `batch_size` is global and split evenly over processes."""
+                 process_count=None, distinct_frames=False):
+  """Per-host batches of joint pairs; `batch_size` is global and split evenly over processes.
+
+  `distinct_frames` makes every pair two different frames (for evaluation).
+  """
   process_index = jax.process_index() if process_index is None else process_index
   process_count = jax.process_count() if process_count is None else process_count
   if batch_size % process_count:
     raise ValueError(f'batch_size {batch_size} is not divisible by {process_count} processes.')
-  joint = pairs.JointPairs(make_samplers(data_config, split, seed=seed))
+  joint = pairs.JointPairs(make_samplers(data_config, split, seed=seed,
+                                         distinct_frames=distinct_frames))
   ds = grain.MapDataset.range(_INDEX_RANGE)[process_index::process_count]
   ds = ds.map(joint).batch(batch_size // process_count, drop_remainder=True)
   return ds

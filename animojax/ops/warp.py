@@ -5,12 +5,15 @@ bilinear `F.grid_sample`, and flow fields are resized with `F.interpolate(mode='
 Checkpoints trained with those ops only transfer if the sampling arithmetic is identical, so this
 module reproduces them exactly:
 
-* `grid_sample` is the single sampling entry point (a fused Pallas / custom-VJP path can later be
-  dispatched behind it without changing callers). It is plain JAX (gathers + autodiff).
+* `grid_sample` is the single sampling entry point. By default it runs a custom-VJP path
+  (`warp_vjp`): Pallas Triton kernels with a scatter-free backward on CUDA GPUs (`warp_triton`), a
+  portable XLA formulation elsewhere (`warp_xla`). The plain gathers + autodiff formulation stays
+  as `implementation='reference'`. Coordinate rules live in `warp_coords`.
 * `identity_grid` / `flow_to_deformation` build PIRenderer's deformation from a pixel-unit flow.
 * `resize_deformation` is `F.interpolate(mode='bilinear', align_corners=False)` without antialiasing
   (unlike `jax.image.resize`, which antialiases when downsampling).
-* `warp_image` is PIRenderer's / AniMo's `warp_image`.
+* `warp_image` is PIRenderer's / AniMo's `warp_image`; `warp_images` warps several feature maps
+  with one deformation (AniMo's EditingNet), resizing it once per distinct size.
 
 Layouts follow CONTRIBUTING.md: images NHWC, grids `[B, H, W, 2]` with (x, y) in the last axis.
 """
@@ -21,71 +24,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-PADDING_MODES = ('zeros', 'border', 'reflection')
+from animojax.ops import warp_coords
+from animojax.ops import warp_vjp
 
-
-def check_padding_mode(padding_mode: str, owner: str = 'grid_sample') -> None:
-  """Raises a ValueError naming `owner` unless `padding_mode` is one of `PADDING_MODES`."""
-  if padding_mode not in PADDING_MODES:
-    raise ValueError(
-        f'{owner}: padding_mode={padding_mode!r} is not supported; expected one of '
-        f'{PADDING_MODES}.')
-
-
-def _reflect(coord: jax.Array, twice_low: int, twice_high: int) -> jax.Array:
-  """PyTorch's `reflect_coordinates`: reflect `coord` into [twice_low/2, twice_high/2].
-
-  The bounds are passed doubled (as PyTorch does) so that half-pixel bounds stay integers.
-  """
-  if twice_low == twice_high:
-    return jnp.zeros_like(coord)
-  low = twice_low / 2
-  span = (twice_high - twice_low) / 2
-  coord = coord - low
-  # Not jnp.abs: PyTorch's backward uses slope +1 at exactly `low`, abs would give 0.
-  coord = jnp.where(coord < 0, -coord, coord)
-  # `extra` is where we are inside the current span, `flips` how many times we bounced.
-  extra = jnp.fmod(coord, span)
-  flips = jnp.floor(coord / span)
-  even = jnp.fmod(flips, 2) == 0
-  return jnp.where(even, extra + low, span - extra + low)
-
-
-def _clip(coord: jax.Array, size: int) -> jax.Array:
-  """Clamps to [0, size - 1] with PyTorch's gradient: 0 on and beyond the borders.
-
-  (jnp.clip would pass half the gradient at an exact tie with a bound.)
-  """
-  return jnp.where(coord <= 0, 0.0, jnp.where(coord >= size - 1, float(size - 1), coord))
-
-
-def _source_index(coord: jax.Array, size: int, align_corners: bool,
-                  padding_mode: str) -> jax.Array:
-  """Maps normalised coordinates in [-1, 1] to (possibly out-of-range) pixel coordinates."""
-  if align_corners:
-    coord = (coord + 1) / 2 * (size - 1)
-  else:
-    coord = ((coord + 1) * size - 1) / 2
-  if padding_mode == 'border':
-    coord = _clip(coord, size)
-  elif padding_mode == 'reflection':
-    if align_corners:
-      coord = _reflect(coord, 0, 2 * (size - 1))
-    else:
-      coord = _reflect(coord, -1, 2 * size - 1)
-    coord = _clip(coord, size)
-  return coord
-
-
-def _gather(flat_image: jax.Array, ys: jax.Array, xs: jax.Array, width: int) -> jax.Array:
-  """Per-batch gather of `flat_image[b, y*W + x]`; indices must already be in range."""
-  index = (ys * width + xs).reshape(ys.shape[0], -1)
-  taps = jax.vmap(lambda im, idx: im[idx])(flat_image, index)
-  return taps.reshape(*ys.shape, flat_image.shape[-1])
+PADDING_MODES = warp_coords.PADDING_MODES
+check_padding_mode = warp_coords.check_padding_mode
 
 
 def grid_sample(image: jax.Array, grid: jax.Array, *, align_corners: bool = False,
-                padding_mode: str = 'zeros') -> jax.Array:
+                padding_mode: str = 'zeros', implementation: str | None = None) -> jax.Array:
   """Bilinear sampling of `image` at `grid`, identical to PyTorch's `F.grid_sample`.
 
   Args:
@@ -96,13 +43,18 @@ def grid_sample(image: jax.Array, grid: jax.Array, *, align_corners: bool = Fals
       default, used by every warp in PIRenderer/AniMo): -1/+1 are the outer pixel edges.
     padding_mode: 'zeros' (out-of-range taps contribute 0), 'border' (clamp coordinates) or
       'reflection' (reflect coordinates at the border, then clamp).
+    implementation: None / 'auto' (the fastest backend for the default device: Pallas Triton
+      kernels on CUDA GPUs, the XLA formulation elsewhere), 'xla', 'triton', 'reference' (plain
+      gathers differentiated by JAX), or the testing-only 'triton_atomic' / 'triton_interpret';
+      see `warp_vjp`. All compute the same function and gradients up to float32 summation order.
 
   Returns:
-    `[B, Ho, Wo, C]` samples in `image.dtype` (the arithmetic runs in float32).
+    `[B, Ho, Wo, C]` samples in `image.dtype` (the arithmetic runs in float32, and gradients are
+    accumulated in float32 before being cast to the input dtypes).
 
   Raises:
     ValueError: on wrong ranks, mismatched batch sizes, a last grid axis other than 2, or an unknown
-      padding mode.
+      padding mode or implementation.
   """
   check_padding_mode(padding_mode)
   if image.ndim != 4:
@@ -114,13 +66,26 @@ def grid_sample(image: jax.Array, grid: jax.Array, *, align_corners: bool = Fals
     raise ValueError(
         f'grid_sample: batch sizes differ (image {image.shape[0]}, grid {grid.shape[0]}); '
         'pass one grid per image.')
+  backend = warp_vjp.resolve(implementation, image.shape, grid.shape)
+  if backend == 'reference':
+    return _grid_sample_reference(image, grid, align_corners, padding_mode)
+  return warp_vjp.sample(image, grid, align_corners, padding_mode, backend)
+
+
+def _gather(flat_image: jax.Array, ys: jax.Array, xs: jax.Array, width: int) -> jax.Array:
+  """Per-batch gather of `flat_image[b, y*W + x]`; indices must already be in range."""
+  index = (ys * width + xs).reshape(ys.shape[0], -1)
+  taps = jax.vmap(lambda im, idx: im[idx])(flat_image, index)
+  return taps.reshape(*ys.shape, flat_image.shape[-1])
+
+
+def _grid_sample_reference(image: jax.Array, grid: jax.Array, align_corners: bool,
+                           padding_mode: str) -> jax.Array:
+  """`grid_sample` as plain gathers; its gradients come from JAX's autodiff (scatter-adds)."""
   batch, height, width, channels = image.shape
   out_dtype = image.dtype
   image = image.astype(jnp.float32)
-  grid = grid.astype(jnp.float32)
-
-  x = _source_index(grid[..., 0], width, align_corners, padding_mode)
-  y = _source_index(grid[..., 1], height, align_corners, padding_mode)
+  x, y = warp_coords.pixel_coords(grid, height, width, align_corners, padding_mode)
   x0 = jnp.floor(x)
   y0 = jnp.floor(y)
   x1 = x0 + 1
@@ -229,8 +194,8 @@ def resize_deformation(deformation: jax.Array, size: Sequence[int]) -> jax.Array
   return out.astype(dtype)
 
 
-def warp_image(image: jax.Array, deformation: jax.Array, *,
-               padding_mode: str = 'zeros') -> jax.Array:
+def warp_image(image: jax.Array, deformation: jax.Array, *, padding_mode: str = 'zeros',
+               implementation: str | None = None) -> jax.Array:
   """PIRenderer's `warp_image`: resize `deformation` to the image size, then `grid_sample`.
 
   Sampling uses `align_corners=False` (PyTorch's default, as the papers' code does). PIRenderer uses
@@ -240,6 +205,7 @@ def warp_image(image: jax.Array, deformation: jax.Array, *,
     image: `[B, H, W, C]` image or feature map.
     deformation: `[B, h, w, 2]` sampling grid (x, y) in [-1, 1], at any resolution.
     padding_mode: see `grid_sample`.
+    implementation: see `grid_sample`.
 
   Returns:
     `[B, H, W, C]` warped image.
@@ -249,4 +215,37 @@ def warp_image(image: jax.Array, deformation: jax.Array, *,
         f'warp_image: expected image [B, H, W, C] and deformation [B, h, w, 2], got '
         f'{image.shape} and {deformation.shape}.')
   deformation = resize_deformation(deformation, image.shape[1:3])
-  return grid_sample(image, deformation, align_corners=False, padding_mode=padding_mode)
+  return grid_sample(image, deformation, align_corners=False, padding_mode=padding_mode,
+                     implementation=implementation)
+
+
+def warp_images(images: Sequence[jax.Array], deformation: jax.Array, *,
+                padding_mode: str = 'zeros', implementation: str | None = None) -> list[jax.Array]:
+  """`[warp_image(im, deformation) for im in images]`, resizing the deformation once per size.
+
+  AniMo's EditingNet warps its encoder's feature pyramid with one deformation. Each scale still
+  needs its own sampling pass (the resized grids differ), but maps of equal size share one resize.
+
+  Args:
+    images: `[B, H_i, W_i, C_i]` feature maps.
+    deformation: `[B, h, w, 2]` sampling grid (x, y) in [-1, 1].
+    padding_mode: see `grid_sample`.
+    implementation: see `grid_sample`.
+
+  Returns:
+    The warped maps, in the order of `images`.
+  """
+  if deformation.ndim != 4:
+    raise ValueError(
+        f'warp_images: expected deformation [B, h, w, 2], got {deformation.shape}.')
+  resized = {}
+  warped = []
+  for image in images:
+    if image.ndim != 4:
+      raise ValueError(f'warp_images: expected images [B, H, W, C], got {image.shape}.')
+    size = tuple(image.shape[1:3])
+    if size not in resized:
+      resized[size] = resize_deformation(deformation, size)
+    warped.append(grid_sample(image, resized[size], align_corners=False,
+                              padding_mode=padding_mode, implementation=implementation))
+  return warped

@@ -17,6 +17,7 @@ import tqdm
 
 from animojax.data import pipeline
 from animojax.losses import perceptual
+from animojax.metrics import suite as metric_suite
 from animojax.train import animo_eval
 from animojax.train import animo_state
 from animojax.train import animo_step
@@ -126,7 +127,8 @@ def train_and_evaluate(config, workdir):
   sample_batch = None
   if config.sample_every and is_main:
     sample_ds = pipeline.make_dataset(config.data, config.eval.split, batch_size=4,
-                                      seed=config.seed + 1, process_index=0, process_count=1)
+                                      seed=config.seed + 1, process_index=0, process_count=1,
+                                      distinct_frames=True)
     sample_batch = sample_ds[0]
 
   # -----------------------------------------------------------------------------------------
@@ -157,7 +159,9 @@ def train_and_evaluate(config, workdir):
       progress.update(1)
       progress.set_postfix(stage=stage, refresh=False)
       last = step == config.total_steps
-      if step % config.log_every == 0 or last or preemption.requested:
+      # The stages log different terms: close the interval where the warp-only stage ends.
+      if (step % config.log_every == 0 or last or preemption.requested or
+          step == config.warp_steps):
         log_metrics(accumulated, step)
         accumulated = None
       if ckpt.should_save(step) or last or preemption.requested:
@@ -192,14 +196,21 @@ def train_and_evaluate(config, workdir):
   return state
 
 
-def evaluate_workdir(config, workdir, generate, params, step):
-  """Scores all reenactment directions on `config.eval.num_pairs` test pairs."""
+def evaluate_workdir(config, workdir, generate, params, step, suite=None):
+  """Scores all reenactment directions on `config.eval.num_pairs` test pairs.
+
+  `suite` defaults to every metric whose weights are present (`metric_suite.load_for_config`);
+  the skipped ones are listed in eval.md/eval.json with the reason.
+  """
+  suite = suite or metric_suite.load_for_config(config.eval)
   batch_size = config.eval.batch_size
   num_batches = max(1, config.eval.num_pairs // batch_size)
   ds = pipeline.make_dataset(config.data, config.eval.split, batch_size=batch_size,
-                             seed=config.seed + 2, process_index=0, process_count=1)
-  table = animo_eval.evaluate(generate, params, (ds[i] for i in range(num_batches)), config.data)
-  report = animo_eval.write_report(workdir, step, table, num_batches * batch_size)
+                             seed=config.seed + 2, process_index=0, process_count=1,
+                             distinct_frames=True)
+  table = animo_eval.evaluate(generate, params, (ds[i] for i in range(num_batches)), config.data,
+                             suite)
+  report = animo_eval.write_report(workdir, step, table, num_batches * batch_size, suite.skipped)
   logging.info('Evaluation:\n%s', report)
   print(report, flush=True)
   return table

@@ -3,21 +3,26 @@
 Directions: self-reenactment in each domain (target = the driving frame) and both cross-domain
 directions, e.g. `anime<-human`: the anime source driven by the human frame's motion vector.
 Cross-domain targets exist only for data with a known semantic state: the synthetic generator
-renders the source identity at the driving frame's semantics. Each direction is scored (L1, PSNR,
-SSIM) next to the "copy the source image" baseline.
+renders the source identity at the driving frame's semantics. Each direction is scored next to
+the "copy the source image" baseline with the metrics of an `animojax.metrics.suite.MetricSuite`:
+L1/PSNR/SSIM always, LPIPS and FID when their converted weights are present, CPBD when
+scikit-image is; directions without ground truth still get the no-reference CPBD.
 """
 
 import json
+from absl import logging
 import os
 
 import jax
 import numpy as np
 
-from animojax.metrics import image as image_metrics
+from animojax.metrics import fid as fid_lib
+from animojax.metrics import suite as metric_suite
 from animojax.utils import images
 
 DIRECTIONS = (('anime', 'anime'), ('human', 'human'), ('anime', 'human'), ('human', 'anime'))
-METRICS = ('l1', 'psnr', 'ssim')
+METRICS = ('l1', 'psnr', 'ssim')  # Always available (no weights needed).
+WHO = ('model', 'copy_source')
 
 
 def direction_name(source_domain, driving_domain):
@@ -69,39 +74,91 @@ def sample_grid(results, max_rows=4):
   return np.concatenate(blocks, axis=0)
 
 
-def _scores(pred, target):
-  return {m: np.asarray(getattr(image_metrics, m)(pred, target)) for m in METRICS}
+def _frechet(pred_features, target_features):
+  """FID of two lists of feature batches, or None (with a warning) when it cannot be computed."""
+  pred, target = np.concatenate(pred_features), np.concatenate(target_features)
+  if len(pred) < 2 or len(target) < 2:
+    logging.warning('FID needs at least 2 images per set; got %d and %d.', len(pred), len(target))
+    return None
+  stats = []
+  for features in (pred, target):
+    s = fid_lib.FeatureStats(features.shape[1])
+    s.update(features)
+    stats.append(s)
+  try:
+    return fid_lib.fid_from_stats(*stats)
+  except ValueError as e:  # sqrtm with a large imaginary part: report, do not abort the run.
+    logging.warning('FID could not be computed: %s', e)
+    return None
 
 
-def evaluate(generate, params, batches, data_config):
-  """Mean L1/PSNR/SSIM per direction for the model and the copy-source baseline."""
-  sums, counts = {}, {}
+def evaluate(generate, params, batches, data_config, suite=None):
+  """Mean score per direction, for the model and the copy-source baseline.
+
+  Args:
+    generate, params: the generator and its (EMA) parameters.
+    batches: iterable of test batches (`pipeline.make_dataset` items).
+    data_config: `config.data` (to render synthetic ground truth).
+    suite: a `MetricSuite`; default L1/PSNR/SSIM only.
+
+  Returns:
+    `{direction: {'model' | 'copy_source': {metric: value}}}`. FID compares all outputs of a
+    direction with all its ground-truth images (None if it cannot be computed).
+  """
+  suite = suite or metric_suite.MetricSuite(names=METRICS)
+  sums, counts, features = {}, {}, {}
   for batch in batches:
     for name, r in reenact(generate, params, batch, data_config).items():
-      if r['target'] is None:
-        continue
-      for who, pred in (('model', r['fake']), ('copy_source', r['source'])):
-        for m, v in _scores(pred, r['target']).items():
+      target = r['target']
+      for who, pred in zip(WHO, (r['fake'], r['source'])):
+        scores = suite.no_reference(pred)
+        if target is not None:
+          scores.update(suite.paired(pred, target))
+          if suite.fid_features is not None:
+            features.setdefault((name, who), []).append(np.asarray(suite.fid_features(pred)))
+        for m, v in scores.items():
           key = (name, who, m)
-          sums[key] = sums.get(key, 0.0) + float(v.sum())
-          counts[key] = counts.get(key, 0) + v.size
+          sums[key] = sums.get(key, 0.0) + float(np.sum(v))
+          counts[key] = counts.get(key, 0) + np.size(v)
+      if target is not None and suite.fid_features is not None:
+        features.setdefault((name, 'target'), []).append(np.asarray(suite.fid_features(target)))
   table = {}
   for (name, who, m), total in sums.items():
     table.setdefault(name, {}).setdefault(who, {})[m] = total / counts[(name, who, m)]
+  for (name, who), pred_features in features.items():
+    if who != 'target':
+      table[name][who]['fid'] = _frechet(pred_features, features[(name, 'target')])
   return table
 
 
-def write_report(workdir, step, table, num_pairs):
-  """Writes eval.json and eval.md (a markdown table) into the workdir."""
+def _cell(value, metric):
+  if value is None:
+    return 'n/a'
+  return f'{value:.2f}' if metric in ('psnr', 'fid') else f'{value:.4f}'
+
+
+def write_report(workdir, step, table, num_pairs, skipped=None):
+  """Writes eval.json and eval.md (a markdown table, then the skipped metrics and why)."""
+  skipped = dict(skipped or {})
+  present = [m for m in metric_suite.ALL
+             if any(m in r.get(who, {}) for r in table.values() for who in WHO)]
   with open(os.path.join(workdir, 'eval.json'), 'w') as f:
-    json.dump({'step': step, 'num_pairs': num_pairs, 'results': table}, f, indent=2)
+    json.dump({'step': step, 'num_pairs': num_pairs, 'results': table, 'skipped': skipped,
+               'settings': {m: metric_suite.SETTINGS[m] for m in present}}, f, indent=2)
+  header = ['direction']
+  for m in present:
+    arrow = '↑' if metric_suite.HIGHER_IS_BETTER[m] else '↓'
+    header += [f'model {metric_suite.DISPLAY[m]} {arrow}', f'copy {metric_suite.DISPLAY[m]}']
   lines = [f'# Evaluation at step {step} ({num_pairs} test pairs per direction)', '',
-           '| direction | model L1 ↓ | copy L1 | model PSNR ↑ | copy PSNR | model SSIM ↑ | '
-           'copy SSIM |', '|---|---|---|---|---|---|---|']
+           '| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
   for name, r in table.items():
-    m, c = r['model'], r['copy_source']
-    lines.append(f"| {name} | {m['l1']:.4f} | {c['l1']:.4f} | {m['psnr']:.2f} | "
-                 f"{c['psnr']:.2f} | {m['ssim']:.4f} | {c['ssim']:.4f} |")
+    cells = [name]
+    for m in present:
+      cells += [_cell(r.get(who, {}).get(m), m) if m in r.get(who, {}) else '–' for who in WHO]
+    lines.append('| ' + ' | '.join(cells) + ' |')
+  if skipped:
+    lines += ['', 'Skipped metrics:']
+    lines += [f'- {metric_suite.DISPLAY[m]}: {reason}' for m, reason in skipped.items()]
   with open(os.path.join(workdir, 'eval.md'), 'w') as f:
     f.write('\n'.join(lines) + '\n')
   return '\n'.join(lines)

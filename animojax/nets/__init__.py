@@ -1,0 +1,1 @@
+"""Pretrained third-party networks ported to Flax NNX (FID Inception, LPIPS AlexNet)."""

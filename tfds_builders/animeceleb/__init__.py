@@ -1,0 +1,1 @@
+"""animeceleb: TFDS builder folder (`tfds new` layout); see README.md."""

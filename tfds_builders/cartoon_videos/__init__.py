@@ -1,0 +1,1 @@
+"""cartoon_videos: TFDS builder folder (`tfds new` layout); see README.md."""

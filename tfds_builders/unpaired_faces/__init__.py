@@ -1,0 +1,1 @@
+"""unpaired_faces: TFDS builder folder (`tfds new` layout); see README.md."""

@@ -1,0 +1,1 @@
+"""voxceleb_3dmm: TFDS builder folder (`tfds new` layout); see README.md."""
