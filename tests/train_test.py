@@ -213,8 +213,7 @@ def test_vgg19_loss_from_a_converted_file_trains(synthetic_data_dir, tmp_path):
         0, np.sqrt(2 / (9 * cin)), (cout, cin, 3, 3)).astype(np.float32)
     state_dict[f'features.{index}.bias'] = np.zeros(cout, np.float32)
   weights = str(tmp_path / 'vgg19.npz')
-  flat = vgg19_convert.convert_state_dict(state_dict)
-  tree_util.save_npz(weights, tree_util.unflatten_names(flat))
+  tree_util.save_flat_npz(weights, vgg19_convert.convert_state_dict(state_dict))
   config = tiny_config(synthetic_data_dir, total_steps=2, warp_steps=1, log_every=2,
                        sample_every=0, export_at_end=False)
   config.eval.num_pairs = 0

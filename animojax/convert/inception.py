@@ -67,8 +67,7 @@ def convert(src: str, out: str) -> dict[str, np.ndarray]:
     raise FileNotFoundError(f'{src!r} does not exist.\n'
                             + sources.missing_weights_message('fid_inception', out))
   flat = convert_state_dict(torch_pickle.load_torch_state_dict(src), src)
-  os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-  tree_utils.save_npz(out, tree_utils.unflatten_names(flat))
+  tree_utils.save_flat_npz(out, flat)
   return flat
 
 

@@ -68,8 +68,7 @@ def convert(alexnet_src: str, lin_src: str, out: str) -> dict[str, np.ndarray]:
   flat = convert_state_dicts(torch_pickle.load_torch_state_dict(alexnet_src),
                              torch_pickle.load_torch_state_dict(lin_src),
                              f'{alexnet_src} + {lin_src}')
-  os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-  tree_utils.save_npz(out, tree_utils.unflatten_names(flat))
+  tree_utils.save_flat_npz(out, flat)
   return flat
 
 

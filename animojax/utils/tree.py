@@ -148,6 +148,12 @@ def save_npz(path: str | os.PathLike, tree: Any) -> None:
   np.savez(path, **flat)
 
 
+def save_flat_npz(path: str | os.PathLike, flat: Mapping[str, Any]) -> None:
+  """Writes a flat `{'a/b/c': array}` mapping as an npz, creating the parent folder."""
+  os.makedirs(os.path.dirname(os.path.abspath(os.fspath(path))), exist_ok=True)
+  save_npz(path, unflatten_names(flat))
+
+
 def load_npz_flat(path: str | os.PathLike) -> dict[str, np.ndarray]:
   """Reads a `save_npz` (or any `/`-keyed) `.npz` as `{'a/b/c': np.ndarray}`."""
   path = os.fspath(path)
