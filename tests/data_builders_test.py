@@ -158,3 +158,31 @@ def test_tfds_build_without_tensorflow(tmp_path):
   built = tfds.builder_from_directory(str(tmp_path / 'cartoon_videos' / 'tiny' / '1.0.0'))
   assert built.info.splits['train'].num_examples == 4  # 2 videos x 2 frames.
   assert built.info.file_format.value == 'array_record'
+
+
+def _build_cartoon(tmp_path, name, *extra):
+  manual = os.path.join(ROOT, 'tfds_builders/cartoon_videos/dummy_data')
+  custom = json.dumps({'name': 'tiny', 'image_size': 16, 'max_frames_per_video': 2})
+  data_dir = tmp_path / name
+  argv = ['tfds_builders/cartoon_videos', f'--config={custom}', f'--manual_dir={manual}',
+          f'--data_dir={data_dir}', *extra]
+  proc = subprocess.run([sys.executable, '-m', 'animojax.data.tfds_build', *argv], cwd=ROOT,
+                        capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  # Only the single-machine path streams with its own progress bar ('<name> <split>: ...').
+  assert ('cartoon_videos train:' in proc.stderr) == (not extra), 'wrong build path'
+  return tfds.builder_from_directory(str(data_dir / 'cartoon_videos' / 'tiny' / '1.0.0'))
+
+
+def test_beam_build_writes_the_same_examples_as_the_plain_build(tmp_path):
+  pytest.importorskip('apache_beam')
+  plain = _build_cartoon(tmp_path, 'plain')
+  beam = _build_cartoon(tmp_path, 'beam',
+                        '--beam_pipeline_options=runner=DirectRunner,direct_num_workers=1')
+  assert beam.info.splits['train'].num_examples == plain.info.splits['train'].num_examples == 4
+  for split in plain.info.splits:
+    a, b = plain.as_data_source(split), beam.as_data_source(split)
+    assert len(a) == len(b)
+    for i in range(len(a)):
+      assert a[i]['video'] == b[i]['video'] and a[i]['frame'] == b[i]['frame']
+      np.testing.assert_array_equal(a[i]['image'], b[i]['image'])

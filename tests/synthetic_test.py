@@ -295,3 +295,12 @@ def test_domains_share_semantics_and_splits_are_disjoint():
     dataset.get_config('anime_1024')
   with pytest.raises(ValueError, match='domain'):
     dataset.SyntheticConfig('cartoon', 64, 1, 1, 1)
+
+
+def test_parallel_rendering_gives_the_same_examples_in_order():
+  serial = list(dataset.generate_examples('human_16', 'train', num_workers=1))
+  parallel = list(dataset.generate_examples('human_16', 'train', num_workers=2))
+  assert [k for k, _ in parallel] == [k for k, _ in serial]
+  for (_, a), (_, b) in zip(serial, parallel):
+    np.testing.assert_array_equal(a['image'], b['image'])
+    np.testing.assert_array_equal(a['coeff'], b['coeff'])

@@ -253,3 +253,17 @@ def test_errors(tmp_path):
     jax.eval_shape(lambda x: loss(loss.params, x, x, num_scales=4), x)
   with pytest.raises(ValueError, match='layer_weights'):
     jax.eval_shape(lambda x: loss(loss.params, x, x, num_scales=1, layer_weights=(1.0,)), x)
+
+
+@pytest.mark.parametrize('shape', [(2, 8, 8, 3), (1, 7, 9, 2)])
+def test_max_pool_matches_torch_values_and_gradient(shape):
+  x = np.random.default_rng(0).normal(size=shape).astype(np.float32)
+  pooled, vjp = jax.vjp(vgg19.max_pool_2x2, jnp.asarray(x))
+  cotangent = np.random.default_rng(1).normal(size=pooled.shape).astype(np.float32)
+  (grad,) = vjp(jnp.asarray(cotangent))
+  t = torch.tensor(x).permute(0, 3, 1, 2).requires_grad_()
+  out = torch.nn.functional.max_pool2d(t, 2)
+  out.backward(torch.tensor(cotangent).permute(0, 3, 1, 2))
+  np.testing.assert_array_equal(pooled, out.detach().permute(0, 2, 3, 1).numpy())
+  # Random normal inputs have no ties, so the gradients agree exactly.
+  np.testing.assert_array_equal(grad, t.grad.permute(0, 2, 3, 1).numpy())

@@ -22,6 +22,11 @@ Paper model and loss on the synthetic data at 256² (e.g. to check a new acceler
 COMMAND: python -m animojax.launch --config=animo:synthetic --workdir=/tmp/animo_syn \
     --config.loss.vgg19_weights=/path/to/vgg19.npz
 
+Faster on GPUs/TPUs: bf16 compute with float32 parameters and optimiser state:
+
+COMMAND: python -m animojax.launch --config=animo --workdir=/tmp/animo \
+    --config.compute_dtype=bfloat16
+
 Arguments: `demo` (bool), `synthetic` (bool: paper model/loss on synthetic 256² data), `deca`
 (bool: `voxceleb_3dmm/deca_256` with the 56-D DECA motion).
 """
@@ -75,6 +80,13 @@ def get_config(arg=None):
 
   c.optim = dict(lr=1e-4, b1=0.5, b2=0.999, eps=1e-8, lr_decay_every=150 * _STEPS_PER_EPOCH,
                  lr_decay_factor=0.2, ema_decay=0.5 ** (32 / 10000))
+
+  # Speed knobs that leave the maths unchanged (animojax/train/precision.py, animo_step.py):
+  # 'bfloat16' runs forward/backward in bf16 with float32 parameters, optimiser state and
+  # reductions (benchmarks/RESULTS.md: its loss curve against float32's); remat 'none' |
+  # 'generator' | 'loss' | 'all' recomputes those activations in the backward pass (less memory).
+  c.compute_dtype = 'float32'
+  c.remat = 'none'
 
   c.mesh = [('data', -1)]
   # (regex over '/'-joined parameter names, 'replicate' | 'fsdp'); first match wins.

@@ -104,10 +104,19 @@ def feature_pyramid(features_fn: BoundFeaturesFn, y: jax.Array, num_scales: int 
 
 
 def gram_matrix(f: jax.Array) -> jax.Array:
-  """[B, H, W, C] -> [B, C, C], F Fᵀ / (C H W), computed in float32."""
+  """[B, H, W, C] -> [B, C, C], F Fᵀ / (C H W), accumulated in float32.
+
+  float32 features use full-precision products (no TF32); bf16 features (a bf16 compute policy)
+  are multiplied as they are, with float32 accumulation, since upcasting adds no information.
+  """
   b, h, w, c = f.shape
-  f = f.astype(jnp.float32).reshape(b, h * w, c)
-  return jnp.einsum('bnc,bnd->bcd', f, f, precision=jax.lax.Precision.HIGHEST) / (c * h * w)
+  f = f.reshape(b, h * w, c)
+  if f.dtype == jnp.bfloat16:
+    gram = jnp.einsum('bnc,bnd->bcd', f, f, preferred_element_type=jnp.float32)
+  else:
+    f = f.astype(jnp.float32)
+    gram = jnp.einsum('bnc,bnd->bcd', f, f, precision=jax.lax.Precision.HIGHEST)
+  return gram / (c * h * w)
 
 
 def _l1(a: jax.Array, b: jax.Array) -> jax.Array:

@@ -148,7 +148,10 @@ class WarpingNet(nnx.Module):
     layers.check_image(source, owner='WarpingNet', channels=self.image_nc,
                        multiple=2**self.encoder_layers)
     features = self.hourglass(source, descriptor)
-    flow = self.flow_conv(layers.leaky_relu(self.flow_norm(features)))
+    # The flow sets sampling positions: under a bf16 compute policy it is added to the identity
+    # grid in float32 (a bf16 position of 100 px would be rounded to 0.5 px; the flow offset itself
+    # keeps bf16's relative precision). A no-op in float32.
+    flow = self.flow_conv(layers.leaky_relu(self.flow_norm(features))).astype(jnp.float32)
     deformation = warp.flow_to_deformation(flow)
     # AniMo's `_detach_label`: a 4th (label) channel feeds the hourglass but is never warped.
     image = source[..., :3] if source.shape[-1] == 4 else source

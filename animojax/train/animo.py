@@ -11,20 +11,18 @@ import signal
 
 from absl import logging
 import jax
-import ml_collections
 import numpy as np
 import tqdm
 
 from animojax.data import pipeline
-from animojax.losses import perceptual
 from animojax.metrics import suite as metric_suite
 from animojax.train import animo_eval
+from animojax.train import animo_program
 from animojax.train import animo_state
 from animojax.train import animo_step
 from animojax.train import optim
 from animojax.utils import checkpoint
 from animojax.utils import images
-from animojax.utils import sharding
 from animojax.utils import tree as tree_util
 from animojax.utils import writers
 
@@ -49,11 +47,6 @@ class _Preemption:
     signal.signal(signal.SIGTERM, self._previous)
 
 
-def _model_config(config):
-  return config.model.to_dict() if isinstance(config.model, ml_collections.ConfigDict) else dict(
-      config.model)
-
-
 def train_and_evaluate(config, workdir):
   """Trains AniMo per `config`, resuming from `workdir` if it holds checkpoints."""
   # -----------------------------------------------------------------------------------------
@@ -69,47 +62,24 @@ def train_and_evaluate(config, workdir):
                jax.process_count())
 
   # -----------------------------------------------------------------------------------------
-  # Mesh.
-  mesh = sharding.make_mesh(config.mesh)
-  data_sharding = sharding.batch_sharding(mesh)
-  repl = sharding.replicated(mesh)
-  if config.batch_size % mesh.shape['data']:
-    raise ValueError(f'batch_size {config.batch_size} must be divisible by the data axis '
-                     f'({mesh.shape["data"]} devices).')
-
-  # -----------------------------------------------------------------------------------------
   # Input pipeline (checks that every dataset and file exists before anything is compiled).
   train_ds = pipeline.make_dataset(config.data, 'train', batch_size=config.batch_size,
                                    seed=config.seed)
   train_iter = pipeline.make_iterator(train_ds, config.data)
 
   # -----------------------------------------------------------------------------------------
-  # Model, loss and optimiser: shapes first, then the state is created already sharded.
-  image_loss = perceptual.make_loss(config.loss.network, config.loss.vgg19_weights or None)
-  loss_params = jax.device_put(image_loss.params, repl)
-  tx = optim.make_optimizer(config.optim)
-  model_config = _model_config(config)
-  graphdef = animo_state.graphdef_of(model_config)
-  init = animo_state.make_init(model_config, tx)
-  rng = jax.random.key(config.seed)
-  init_rng, train_rng = jax.random.split(rng)
-  abstract_state = jax.eval_shape(init, init_rng)
-  state_shardings = sharding.tree_shardings(abstract_state, config.sharding_rules, mesh)
-  state_shardings['step'] = repl
+  # Mesh, model, loss, optimiser and the jitted update steps (one per stage, compiled on first
+  # use, state donated): see animo_program. The loss weights are checked here.
+  program = animo_program.build(config)
+  data_sharding, repl = program.data_sharding, program.replicated
+  state_shardings, abstract_state = program.state_shardings, program.abstract_state
+  train_steps, tx = program.train_steps, program.tx
+  loss_params = jax.device_put(program.image_loss.params, repl)
+  generate = animo_step.make_generate(program.graphdef)
+  logging.info('AniMo (%s): %.2fM parameters, compute dtype %s.', config.model.variant,
+               program.num_params / 1e6, config.compute_dtype)
+  init_rng, train_rng = jax.random.split(jax.random.key(config.seed))
   train_rng = jax.device_put(train_rng, repl)
-  num_params = sum(x.size for x in jax.tree.leaves(abstract_state['params']))
-  logging.info('AniMo (%s): %.2fM parameters.', config.model.variant, num_params / 1e6)
-
-  # -----------------------------------------------------------------------------------------
-  # Update steps: one per stage, compiled on first use, state donated.
-  def compile_step(stage):
-    return jax.jit(
-        animo_step.make_train_step(graphdef, image_loss, tx, config, stage),
-        in_shardings=(state_shardings, data_sharding, repl, repl),
-        out_shardings=(state_shardings, repl), donate_argnums=0)
-
-  train_steps = {stage: compile_step(stage) for stage in animo_step.STAGES}
-  generate = animo_step.make_generate(graphdef)
 
   # -----------------------------------------------------------------------------------------
   # Resume: the latest checkpoint in the workdir wins; otherwise start from scratch.
@@ -121,7 +91,7 @@ def train_and_evaluate(config, workdir):
     state = ckpt.restore(latest, checkpoint.abstract_with_shardings(abstract_state,
                                                                     state_shardings), train_iter)
   else:
-    state = jax.jit(init, out_shardings=state_shardings)(init_rng)
+    state = jax.jit(program.init, out_shardings=state_shardings)(init_rng)
   step = int(jax.device_get(state['step']))
 
   sample_batch = None

@@ -1,0 +1,372 @@
+"""AniMo's jitted train step on GPU(s) — img/s, step time, peak memory, MFU — with PIRender beside it.
+
+  python benchmarks/train_step.py                               # ours: float32 and bfloat16
+  python benchmarks/train_step.py --peer=/path/to/PIRender      # + PIRender fp32, bf16, compile
+  python benchmarks/train_step.py --policies=bfloat16 --devices=1,2,4   # data-parallel scaling
+  python benchmarks/train_step.py --policies=bfloat16 --devices=4 --sharding=fsdp
+
+What runs (issue 7): AniMo at paper sizes at 256² with PIRender's VGG19 perceptual + style loss
+(4 scales, weights 2.5 / 4 / 250), Adam and EMA, the full ('gen') stage — the exact jitted step the
+trainer compiles (`animojax.train.animo_program`), state donated. The loss network has random
+weights (`vgg19_random`; the pretrained file has the same cost) and the data are random.
+
+Counting: one image = one 256² reenactment through generator, loss and backward. Each generator
+call sees `--batch` images (PIRender's swap: batch / 2 pairs, source→driving and back), so our
+step, which trains both domains, processes 2 × batch images; PIRender's step processes `--batch`.
+`--batch` is per GPU: with n devices the global batch is n times larger (weak scaling).
+
+PIRender (`--peer`): their `FaceGenerator` (config/face.yaml sizes) and `PerceptualLoss` imported
+from the user's checkout (torchvision's VGG19 built without downloading weights), their trainer's
+loss, Adam and EMA (`util.trainer.accumulate`), timed in fp32, under bf16 autocast, and with the
+generator + loss under `torch.compile` and bf16 autocast. Nothing of theirs is stored here.
+
+Every configuration runs in its own process so peak memory is its own. Timing: `--warmup` steps,
+then `--steps` steps between two device synchronisations, median of `--repeats` runs. MFU = the
+step's convolution and matmul FLOPs (counted on the traced jaxpr, forward and backward; for
+PIRender, torch's FLOP counter) per second over the GPU's dense bf16 tensor-core peak.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..')
+# Dense bf16 tensor-core peak (TFLOP/s) by device-name fragment, for MFU.
+PEAK_BF16_TFLOPS = {'H100': 989.4, 'H200': 989.4, 'A100': 312.0, 'L4': 121.0}
+PIRENDER_FACE = dict(
+    mapping_net=dict(coeff_nc=73, descriptor_nc=256, layer=3),
+    warpping_net=dict(encoder_layer=5, decoder_layer=3, base_nc=32),
+    editing_net=dict(layer=3, num_res_blocks=2, base_nc=64),
+    common=dict(image_nc=3, descriptor_nc=256, max_nc=256, use_spect=False))
+PIRENDER_VGG_LAYERS = ['relu_1_1', 'relu_2_1', 'relu_3_1', 'relu_4_1', 'relu_5_1']
+PEER_MODES = ('fp32', 'bf16', 'bf16_compile')
+
+
+def peak_tflops(device_name):
+  for fragment, tflops in PEAK_BF16_TFLOPS.items():
+    if fragment in device_name:
+      return tflops
+  return None
+
+
+def timed_runs(step_fn, sync, warmup, steps, repeats):
+  """Median and min seconds per step of `steps` back-to-back steps, after `warmup` steps."""
+  for _ in range(warmup):
+    sync(step_fn())
+  runs = []
+  for _ in range(repeats):
+    sync(None)
+    start = time.perf_counter()
+    out = None
+    for _ in range(steps):
+      out = step_fn()
+    sync(out)
+    runs.append((time.perf_counter() - start) / steps)
+  return statistics.median(runs), min(runs)
+
+
+# ------------------------------------------------------------------------------------------------
+# Ours.
+
+def run_ours(args):
+  import jax  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  sys.path.insert(0, ROOT)
+  from animojax.configs import animo as animo_config  # pylint: disable=g-import-not-at-top
+  from animojax.train import animo_program  # pylint: disable=g-import-not-at-top
+  from animojax.utils import flops as flops_lib  # pylint: disable=g-import-not-at-top
+
+  devices = jax.devices()[:args.devices]
+  if len(devices) < args.devices:
+    raise SystemExit(f'--devices={args.devices} but only {len(jax.devices())} are visible.')
+  c = animo_config.get_config('synthetic')
+  c.loss.network = 'vgg19_random'
+  c.data.image_size = args.size
+  c.loss.num_scales = args.num_scales
+  c.batch_size = args.batch // 2 * args.devices  # Pairs per domain, global.
+  c.compute_dtype = args.policy
+  c.remat = args.remat
+  c.mesh = [('data', args.devices)]
+  c.sharding_rules = ([('.*', 'fsdp')] if args.sharding == 'fsdp' else [('.*', 'replicate')])
+  program = animo_program.build(c)
+  state = jax.jit(program.init, out_shardings=program.state_shardings)(jax.random.key(0))
+  batch = jax.device_put(animo_program.random_batch(c, jax.random.key(1)), program.data_sharding)
+  loss_params = jax.device_put(program.image_loss.params, program.replicated)
+  rng = jax.device_put(jax.random.key(2), program.replicated)
+  step_fn = program.train_steps[args.stage]
+
+  start = time.perf_counter()
+  lowered = step_fn.lower(state, batch, loss_params, rng)
+  lowered.compile()
+  compile_s = time.perf_counter() - start
+  # Convolution and matmul FLOPs per device, counted on the traced program (XLA's GPU cost model
+  # does not see inside cuDNN calls).
+  flops = flops_lib.matmul_flops(jax.make_jaxpr(step_fn)(state, batch, loss_params, rng))
+  flops /= args.devices
+
+  holder = {'state': state}
+
+  def one_step():
+    holder['state'], metrics = step_fn(holder['state'], batch, loss_params, rng)
+    return metrics
+
+  def sync(out):
+    jax.block_until_ready(out if out is not None else holder['state'])
+
+  losses = []
+  for _ in range(args.loss_steps):  # Finite, and decreasing on a fixed batch.
+    losses.append(float(one_step().compute()['loss']))
+  median_s, min_s = timed_runs(one_step, sync, args.warmup, args.steps, args.repeats)
+  recompiles = step_fn._cache_size() - 1  # pylint: disable=protected-access
+  if args.profile:
+    print_profile(one_step, sync, args.profile)
+  peak = max((d.memory_stats() or {}).get('peak_bytes_in_use', 0) for d in devices)
+  images = 2 * args.batch * args.devices
+  name = devices[0].device_kind
+  tflops = peak_tflops(name)
+  return dict(
+      impl='animojax', mode=args.policy, remat=args.remat, sharding=args.sharding,
+      devices=args.devices, device=name, batch_per_gpu=args.batch, images_per_step=images,
+      step_ms=median_s * 1e3, min_step_ms=min_s * 1e3, img_s=images / median_s,
+      img_s_per_gpu=images / median_s / args.devices, peak_gib=peak / 2**30,
+      gflop_per_image=flops * args.devices / images / 1e9,
+      mfu=(flops / median_s / 1e12 / tflops) if (tflops and flops) else None,
+      compile_s=compile_s, recompiles=recompiles, losses=losses,
+      finite=bool(np.all(np.isfinite(losses))))
+
+
+def _op_kind(name):
+  lowered = name.lower()
+  for kind, marks in (('conv fprop', ('fprop', 'convolve')), ('conv dgrad', ('dgrad',)),
+                      ('conv wgrad', ('wgrad',)), ('fft', ('fft',)), ('gemm', ('gemm',)),
+                      ('warp', ('grid_sample',)), ('scatter', ('scatter',)),
+                      ('reduce fusion', ('reduce',)), ('fusion', ('fusion',)),
+                      ('copy', ('memcpy', 'memset', 'copy', 'transpose'))):
+    if any(m in lowered for m in marks):
+      return kind
+  return 'other'
+
+
+def print_profile(step_fn, sync, top):
+  """Traces 3 steps and prints the `top` device ops by total time (jax.profiler's XSpace)."""
+  import collections  # pylint: disable=g-import-not-at-top
+  import glob  # pylint: disable=g-import-not-at-top
+  import tempfile  # pylint: disable=g-import-not-at-top
+  import jax  # pylint: disable=g-import-not-at-top
+  trace_dir = tempfile.mkdtemp()
+  sync(step_fn())
+  jax.profiler.start_trace(trace_dir)
+  for _ in range(3):
+    out = step_fn()
+  sync(out)
+  jax.profiler.stop_trace()
+  path = glob.glob(os.path.join(trace_dir, '**', '*.xplane.pb'), recursive=True)[0]
+  data = jax.profiler.ProfileData.from_file(path)
+  for plane in data.planes:
+    if not plane.name.startswith('/device:GPU'):
+      continue
+    for line in plane.lines:
+      totals = collections.Counter()
+      for event in line.events:
+        totals[event.name] += event.duration_ns
+      total = sum(totals.values())
+      if not total:
+        continue
+      print(f'{plane.name} / {line.name}: {total / 3e6:.1f} ms per step, '
+            f'{sum(1 for _ in line.events) / 3:.0f} ops per step')
+      if line.name not in ('XLA Ops', 'XLA Modules') and 'Stream' not in line.name:
+        continue
+      kinds = collections.Counter()
+      for name, ns in totals.items():
+        kinds[_op_kind(name)] += ns
+      print('  by kind: ' + ', '.join(f'{k} {ns / 3e6:.1f} ms' for k, ns in kinds.most_common()))
+      for name, ns in totals.most_common(top):
+        print(f'  {ns / 3e6:8.2f} ms  {100 * ns / total:5.1f}%  {name[:120]}')
+
+
+# ------------------------------------------------------------------------------------------------
+# PIRender (the user's checkout), same GPU.
+
+def run_peer(args):
+  import torch  # pylint: disable=g-import-not-at-top
+  import torchvision  # pylint: disable=g-import-not-at-top
+  from torch.utils import flop_counter  # pylint: disable=g-import-not-at-top
+
+  vgg19 = torchvision.models.vgg19
+
+  def vgg19_without_download(pretrained=False, **kwargs):
+    del pretrained  # No network here; the random network costs the same.
+    return vgg19(weights=None, **kwargs)
+
+  torchvision.models.vgg19 = vgg19_without_download
+  sys.path.insert(0, os.path.abspath(args.peer))
+  from generators.face_model import FaceGenerator  # pylint: disable=g-import-not-at-top,import-error
+  from loss.perceptual import PerceptualLoss  # pylint: disable=g-import-not-at-top,import-error
+  from util.trainer import accumulate  # pylint: disable=g-import-not-at-top,import-error
+
+  torch.backends.cudnn.benchmark = True
+  dev = 'cuda'
+  net = FaceGenerator(**PIRENDER_FACE).to(dev)
+  ema = FaceGenerator(**PIRENDER_FACE).to(dev).eval()
+  ema.load_state_dict(net.state_dict())
+  loss_warp = PerceptualLoss('vgg19', PIRENDER_VGG_LAYERS, num_scales=args.num_scales).to(dev)
+  loss_final = PerceptualLoss('vgg19', PIRENDER_VGG_LAYERS, num_scales=args.num_scales,
+                              use_style_loss=True, weight_style_to_perceptual=250).to(dev)
+  opt = torch.optim.Adam(net.parameters(), lr=1e-4, betas=(0.5, 0.999))
+  b, s = args.batch, args.size
+  gen = torch.Generator(device=dev).manual_seed(0)
+  image = torch.rand(b, 3, s, s, device=dev, generator=gen) * 2 - 1
+  semantic = torch.randn(b, 73, 27, device=dev, generator=gen) * 0.1
+  gt = torch.rand(b, 3, s, s, device=dev, generator=gen) * 2 - 1
+
+  def loss_fn(image, semantic, gt):
+    with torch.autocast('cuda', dtype=torch.bfloat16, enabled=args.peer_mode != 'fp32'):
+      out = net(image, semantic, 'gen')
+      warp = loss_warp(out['warp_image'], gt)
+      final = loss_final(out['fake_image'], gt)
+      return 2.5 * warp + 4.0 * final
+
+  if args.peer_mode == 'bf16_compile':
+    loss_fn = torch.compile(loss_fn)
+
+  def one_step():
+    loss = loss_fn(image, semantic, gt)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    accumulate(ema, net, 0.5 ** (32 / 10000))
+    return loss
+
+  start = time.perf_counter()
+  losses = [float(one_step()) for _ in range(args.loss_steps)]
+  compile_s = time.perf_counter() - start
+  counter = flop_counter.FlopCounterMode(display=False)
+  with counter:
+    one_step()
+  flops = counter.get_total_flops()
+  torch.cuda.reset_peak_memory_stats()
+  median_s, min_s = timed_runs(one_step, lambda _: torch.cuda.synchronize(), args.warmup,
+                               args.steps, args.repeats)
+  name = torch.cuda.get_device_name()
+  tflops = peak_tflops(name)
+  return dict(
+      impl='PIRender', mode=args.peer_mode, devices=1, device=name, batch_per_gpu=b,
+      images_per_step=b, step_ms=median_s * 1e3, min_step_ms=min_s * 1e3, img_s=b / median_s,
+      img_s_per_gpu=b / median_s, peak_gib=torch.cuda.max_memory_allocated() / 2**30,
+      gflop_per_image=flops / b / 1e9,
+      mfu=(flops / median_s / 1e12 / tflops) if tflops else None, compile_s=compile_s,
+      losses=losses)
+
+
+# ------------------------------------------------------------------------------------------------
+# Driver: one child process per configuration, then the table.
+
+def child_command(args, **overrides):
+  cmd = [sys.executable, os.path.abspath(__file__), '--child']
+  values = {**vars(args), **overrides}
+  for key in ('batch', 'size', 'num_scales', 'steps', 'warmup', 'repeats', 'loss_steps', 'stage',
+              'remat', 'sharding', 'peer', 'profile'):
+    cmd.append(f'--{key}={values[key]}')
+  for key in ('policy', 'devices', 'peer_mode'):
+    if key in overrides:
+      cmd.append(f'--{key}={overrides[key]}')
+  return cmd
+
+
+def run_child(cmd):
+  print('$', ' '.join(cmd[1:]), flush=True)
+  proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+  result = None
+  for line in proc.stdout.splitlines():
+    if line.startswith('RESULT '):
+      result = json.loads(line[len('RESULT '):])
+    else:
+      print(line)  # e.g. the --profile table.
+  if result is not None:
+    return result
+  sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-8000:])
+  return {'error': f'exit {proc.returncode}', 'cmd': ' '.join(cmd[2:])}
+
+
+def table(results):
+  rows = ['| impl | mode | GPUs | batch/GPU | img/step | step ms | img/s | img/s/GPU | peak GiB '
+          '| GFLOP/img | MFU | compile s |', '|' + '---|' * 12]
+  for r in results:
+    if 'error' in r:
+      rows.append(f'| {r["cmd"]} | failed: {r["error"]} |' + ' |' * 10)
+      continue
+    mode = r['mode'] + (f', remat={r["remat"]}' if r.get('remat', 'none') != 'none' else '') + (
+        f', {r["sharding"]}' if r.get('sharding', 'replicate') != 'replicate' else '')
+    mfu = f'{100 * r["mfu"]:.1f}%' if r.get('mfu') else 'n/a'
+    rows.append(
+        f'| {r["impl"]} | {mode} | {r["devices"]} | {r["batch_per_gpu"]} | '
+        f'{r["images_per_step"]} | {r["step_ms"]:.1f} | {r["img_s"]:.0f} | '
+        f'{r["img_s_per_gpu"]:.0f} | {r["peak_gib"]:.1f} | {r["gflop_per_image"]:.0f} | {mfu} | '
+        f'{r["compile_s"]:.0f} |')
+  return '\n'.join(rows)
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split('\n\n', 1)[0])
+  parser.add_argument('--policies', default='float32,bfloat16')
+  parser.add_argument('--devices', default='1', help='comma list: a run per device count')
+  parser.add_argument('--peer', default='', help='path to a RenYurui/PIRender checkout')
+  parser.add_argument('--peer_modes', default=','.join(PEER_MODES))
+  parser.add_argument('--batch', type=int, default=32, help='images per generator call per GPU')
+  parser.add_argument('--size', type=int, default=256)
+  parser.add_argument('--num_scales', type=int, default=4)
+  parser.add_argument('--stage', default='gen', choices=('warp', 'gen'))
+  parser.add_argument('--remat', default='none')
+  parser.add_argument('--sharding', default='replicate', choices=('replicate', 'fsdp'))
+  parser.add_argument('--steps', type=int, default=10)
+  parser.add_argument('--warmup', type=int, default=2)
+  parser.add_argument('--repeats', type=int, default=3)
+  parser.add_argument('--loss_steps', type=int, default=3)
+  parser.add_argument('--json', default='', help='also write the results here')
+  parser.add_argument('--profile', type=int, default=0, help='print the N costliest device ops')
+  # Internal: one configuration in this process.
+  parser.add_argument('--child', action='store_true', help=argparse.SUPPRESS)
+  parser.add_argument('--policy', default='float32', help=argparse.SUPPRESS)
+  parser.add_argument('--peer_mode', default='', help=argparse.SUPPRESS)
+  args = parser.parse_args()
+  if args.child:
+    if args.peer_mode:
+      result = run_peer(args)
+    else:
+      args.devices = int(args.devices)
+      result = run_ours(args)
+    print('RESULT ' + json.dumps(result), flush=True)
+    return
+
+  results = []
+  for n in [int(d) for d in args.devices.split(',')]:
+    for policy in args.policies.split(','):
+      results.append(run_child(child_command(args, policy=policy, devices=n)))
+      print(json.dumps(results[-1]), flush=True)
+  if args.peer:
+    for mode in args.peer_modes.split(','):
+      results.append(run_child(child_command(args, peer_mode=mode)))
+      print(json.dumps(results[-1]), flush=True)
+  print(table(results))
+  ours = [r for r in results if r.get('impl') == 'animojax' and r['devices'] == 1]
+  peers = [r for r in results if r.get('impl') == 'PIRender']
+  for r in ours:
+    for p in peers:
+      print(f'animojax {r["mode"]} / PIRender {p["mode"]}: {r["img_s"] / p["img_s"]:.2f}x img/s')
+  base = {r['mode']: r['img_s_per_gpu'] for r in results
+          if r.get('impl') == 'animojax' and r['devices'] == 1}
+  for r in results:
+    if r.get('impl') == 'animojax' and r['devices'] > 1 and r['mode'] in base:
+      print(f'{r["mode"]} on {r["devices"]} GPUs: per-GPU scaling efficiency '
+            f'{100 * r["img_s_per_gpu"] / base[r["mode"]]:.1f}%')
+  if args.json:
+    with open(args.json, 'w') as f:
+      json.dump(results, f, indent=1)
+
+
+if __name__ == '__main__':
+  main()

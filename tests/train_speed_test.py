@@ -1,0 +1,92 @@
+"""The train step's speed knobs leave the maths alone: bf16 policy, remat, one compilation,
+FLOP counting, and the shared program the trainer, benchmarks and compile check build."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from animojax.configs import animo as animo_config
+from animojax.train import animo_program
+from animojax.train import precision
+from animojax.utils import flops
+from tests.train_test import TINY_MODEL
+
+
+def program_config(**overrides):
+  c = animo_config.get_config('demo')
+  c.model.update(TINY_MODEL)
+  c.data.image_size = 16
+  c.batch_size = 8
+  c.augment.color_jitter = 0.0
+  for k, v in overrides.items():
+    c[k] = v
+  return c
+
+
+def run_steps(config, stage, steps):
+  """Losses of `steps` steps on one fixed random batch, from the seed-0 init."""
+  program = animo_program.build(config)
+  state = jax.jit(program.init, out_shardings=program.state_shardings)(jax.random.key(0))
+  batch = jax.device_put(animo_program.random_batch(config, jax.random.key(1)),
+                         program.data_sharding)
+  step_fn = program.train_steps[stage]
+  losses = []
+  for _ in range(steps):
+    state, metrics = step_fn(state, batch, program.image_loss.params, jax.random.key(2))
+    losses.append(float(metrics.compute()['loss']))
+  return losses, state, step_fn
+
+
+def test_bfloat16_policy_tracks_float32_and_keeps_float32_state():
+  fp32, _, _ = run_steps(program_config(), 'gen', 4)
+  bf16, state, _ = run_steps(program_config(compute_dtype='bfloat16'), 'gen', 4)
+  # bf16 rounds activations to 8 bits of mantissa: the losses agree to ~1%, not to fp32 digits.
+  np.testing.assert_allclose(bf16, fp32, rtol=0.03)
+  assert bf16[-1] < bf16[0]
+  dtypes = {x.dtype for x in jax.tree.leaves((state['params'], state['opt'], state['ema']))
+            if jnp.issubdtype(x.dtype, jnp.floating)}
+  assert dtypes == {jnp.dtype(jnp.float32)}
+
+
+def test_remat_changes_memory_not_results():
+  reference, _, _ = run_steps(program_config(), 'warp', 2)
+  rematted, _, _ = run_steps(program_config(remat='all'), 'warp', 2)
+  np.testing.assert_allclose(rematted, reference, rtol=1e-5)
+
+
+def test_one_compilation_per_stage():
+  _, _, step_fn = run_steps(program_config(), 'warp', 3)
+  assert step_fn._cache_size() == 1  # pylint: disable=protected-access
+
+
+def test_unknown_knobs_are_named():
+  with pytest.raises(ValueError, match='compute_dtype'):
+    animo_program.build(program_config(compute_dtype='float16x'))
+  with pytest.raises(ValueError, match='remat'):
+    animo_program.build(program_config(remat='everything'))
+
+
+def test_cast_floating_leaves_integers():
+  tree = {'w': jnp.ones(2), 'n': jnp.arange(2), 'k': jax.random.key(0)}
+  cast = precision.cast_floating(tree, jnp.bfloat16)
+  assert cast['w'].dtype == jnp.bfloat16 and cast['n'].dtype == tree['n'].dtype
+  assert cast['k'].dtype == tree['k'].dtype
+
+
+def test_matmul_flops_counts_convs_and_dots_through_jit_and_grad():
+  x = jnp.ones((2, 8, 8, 3))
+  kernel = jnp.ones((3, 3, 3, 16))
+  dense = jnp.ones((16, 4))
+
+  def forward(kernel, dense):
+    y = jax.lax.conv_general_dilated(x, kernel, (1, 1), 'SAME',
+                                     dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+    return jax.jit(lambda y: (y @ dense).sum())(y)
+
+  conv = 2 * (2 * 8 * 8 * 16) * (3 * 3 * 3)
+  dot = 2 * (2 * 8 * 8 * 4) * 16
+  assert flops.matmul_flops(jax.make_jaxpr(forward)(kernel, dense)) == conv + dot
+  grad = jax.make_jaxpr(jax.grad(forward, argnums=(0, 1)))(kernel, dense)
+  # Backward: the kernel's gradient (x is a constant) and both of the dot's transposes.
+  assert flops.matmul_flops(grad) == 2 * conv + 3 * dot
