@@ -72,7 +72,8 @@ def check(config, stages=('warp', 'gen'), devices=None):
   """Compiles `config`'s train steps for `devices` (default: all visible); returns memory.
 
   Returns {stage: dict} with 'arguments', 'outputs', 'aliased', 'temporaries' and 'total'
-  bytes per device.
+  bytes per device, or {'error': message} where the compiler itself refused the program for
+  lack of memory (the TPU compiler does).
   """
   import jax  # pylint: disable=g-import-not-at-top
   from animojax.train import animo_program  # pylint: disable=g-import-not-at-top

@@ -5,7 +5,6 @@ train loop, evaluation, export. The state is a pytree of plain dicts sharded by 
 each stage ('warp', 'gen') has one jitted step, compiled once, with the state donated.
 """
 
-import json
 import os
 import signal
 
