@@ -157,6 +157,9 @@ def _fake_devices(argv):
     elif a == '--devices' and i + 1 < len(argv):
       count = int(argv[i + 1])
   os.environ['JAX_PLATFORMS'] = 'cpu'
+  # libtpu's one-process lock guards TPU chips; an ahead-of-time compile touches none, so it may
+  # run beside another libtpu process (e.g. a training job or a test runner).
+  os.environ.setdefault('ALLOW_MULTIPLE_LIBTPU_LOAD', '1')
   os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
                              f' --xla_force_host_platform_device_count={count}').strip()
 
