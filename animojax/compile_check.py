@@ -81,10 +81,12 @@ def check(config, stages=('warp', 'gen'), devices=None):
 
   if config.loss.network == 'vgg19':
     # Same shapes and cost as the pretrained file, which the check does not need.
+    config = config.copy_and_resolve_references()
     with config.unlocked():
       config.loss.network = 'vgg19_random'
   devices = jax.devices() if devices is None else devices
   program = animo_program.build(config, sharding.make_mesh(config.mesh, devices))
+
   state = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
                        program.abstract_state, program.state_shardings)
   batch = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype,

@@ -13,7 +13,6 @@ backward pass to save memory).
 """
 
 import dataclasses
-import functools
 
 from clu import metrics as clu_metrics
 import flax
@@ -171,8 +170,4 @@ def make_train_step(graphdef, image_loss, tx, config, stage):
 def make_generate(graphdef):
   """Returns generate(params, source, pose, domain) -> named intermediates (full stage)."""
 
-  @functools.partial(jax.jit, static_argnames=('domain',))
-  def generate(params, source, pose, domain):
-    return merge_model(graphdef, params)(source, pose, domain=domain, stage='gen')
-
-  return generate
+  return jax.jit(make_generator(graphdef, stage='gen'), static_argnames=('domain',))
