@@ -151,7 +151,7 @@ def perceptual_losses_from_target(features_fn: BoundFeaturesFn, xs: Sequence[jax
                                   ) -> list[tuple[jax.Array, dict[str, Any]]]:
   """Losses of several images (e.g. warp and final output) against one target pyramid.
 
-  The inputs are concatenated along the batch so the network runs once per scale on [n * B]
+  The inputs are interleaved along the batch so the network runs once per scale on [n * B]
   images: fewer, larger convolutions for accelerators and a smaller compiled program (on 2 CPU
   cores it measured the same speed as separate passes). The terms are computed per input.
 
@@ -185,13 +185,16 @@ def perceptual_losses_from_target(features_fn: BoundFeaturesFn, xs: Sequence[jax
   auxes: list[dict[str, Any]] = [{} for _ in xs]
   perceptual = [0.0] * len(xs)
   style = [0.0] * len(xs)
-  level = xs[0] if len(xs) == 1 else jnp.concatenate(xs, axis=0)
+  # Interleaved ([x0_0, x1_0, x0_1, ...]) rather than concatenated: on a batch-sharded mesh each
+  # device keeps its own rows (a concatenation would move half of every activation across devices).
+  n = len(xs)
+  level = jnp.stack(xs, axis=1).reshape(n * batch, *xs[0].shape[1:])
   for scale, target_features in enumerate(target):
     if scale:
       level = downsample_half(level)
-    features = features_fn(level)
+    features = {tap: f.reshape(batch, n, *f.shape[1:]) for tap, f in features_fn(level).items()}
     for i, aux in enumerate(auxes):
-      own = {tap: f[i * batch:(i + 1) * batch] for tap, f in features.items()}
+      own = {tap: f[:, i] for tap, f in features.items()}
       scale_term, style_term = _terms(own, target_features, weights,
                                       with_style[i] and scale == 0, scale, aux)
       perceptual[i] += scale_term

@@ -10,6 +10,8 @@ grid gradient. Backends:
 * 'triton_atomic': the Triton forward with an atomic scatter backward (for benchmarks).
 * 'triton_interpret': the 'triton' kernels run by the Pallas interpreter (CPU tests only).
 
+Both passes are `batch_local`: on a batch-sharded mesh each device runs them on its own rows.
+
 'auto' picks 'triton' on CUDA GPUs for every shape the kernels take (they beat XLA and torch at
 every size of benchmarks/RESULTS.md) and 'xla' elsewhere, so TPU and CPU keep working.
 """
@@ -18,6 +20,7 @@ import functools
 
 import jax
 
+from animojax.ops import batch_local
 from animojax.ops import warp_coords
 from animojax.ops import warp_triton
 from animojax.ops import warp_xla
@@ -57,10 +60,7 @@ def _backward_fn(backend: str):
   return functools.partial(warp_triton.backward, interpret=backend == 'triton_interpret')
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
-def sample(image: jax.Array, grid: jax.Array, align_corners: bool, padding_mode: str,
-           backend: str) -> jax.Array:
-  """Bilinear `grid_sample` of NHWC `image` at `grid` with a hand-written VJP (inputs checked)."""
+def _forward(image, grid, align_corners, padding_mode, backend):
   if backend == 'xla':
     _, height, width, _ = image.shape
     x, y = warp_coords.pixel_coords(grid, height, width, align_corners, padding_mode)
@@ -69,18 +69,37 @@ def sample(image: jax.Array, grid: jax.Array, align_corners: bool, padding_mode:
                              interpret=backend == 'triton_interpret')
 
 
-def _sample_fwd(image, grid, align_corners, padding_mode, backend):
-  return sample(image, grid, align_corners, padding_mode, backend), (image, grid)
-
-
-def _sample_bwd(align_corners, padding_mode, backend, residuals, cotangent):
-  image, grid = residuals
+def _backward(image, grid, cotangent, align_corners, padding_mode, backend):
   _, height, width, _ = image.shape
   x, y, slope_x, slope_y = warp_coords.pixel_coords_and_slopes(grid, height, width, align_corners,
                                                                padding_mode)
   d_image, dots = _backward_fn(backend)(image, cotangent, x, y)
   d_grid = warp_coords.grid_gradient(dots, x, y, slope_x, slope_y, height, width)
   return d_image.astype(image.dtype), d_grid.astype(grid.dtype)
+
+
+# Each sample depends on its own image and grid only: on a batch-sharded mesh both passes run on
+# every device's rows (a Pallas kernel or a batch-indexed scatter would otherwise be gathered).
+_STATIC = (2, 3, 4)
+_forward_local = batch_local.batch_local(_forward, 'b h w c, b i j t -> b i j c', _STATIC)
+_backward_local = batch_local.batch_local(
+    _backward, 'b h w c, b i j t, b i j c -> b h w c, b i j t', (3, 4, 5))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def sample(image: jax.Array, grid: jax.Array, align_corners: bool, padding_mode: str,
+           backend: str) -> jax.Array:
+  """Bilinear `grid_sample` of NHWC `image` at `grid` with a hand-written VJP (inputs checked)."""
+  return _forward_local(image, grid, align_corners, padding_mode, backend)
+
+
+def _sample_fwd(image, grid, align_corners, padding_mode, backend):
+  return sample(image, grid, align_corners, padding_mode, backend), (image, grid)
+
+
+def _sample_bwd(align_corners, padding_mode, backend, residuals, cotangent):
+  image, grid = residuals
+  return _backward_local(image, grid, cotangent, align_corners, padding_mode, backend)
 
 
 sample.defvjp(_sample_fwd, _sample_bwd)

@@ -1,0 +1,111 @@
+"""Ops that are independent per batch element, kept local to each device's shard of the batch.
+
+XLA's SPMD partitioner cannot see inside a custom call (a Pallas kernel) and does not split a
+scatter whose batch index is part of the scattered coordinates: under `jax.jit` on a
+batch-sharded mesh it would gather the whole batch onto every device, run the op there, and
+slice the result. `batch_local` tells the partitioner the truth instead: every operand and result
+is split along its leading axis the way the first operand is, every other axis is whole, and the
+function runs unchanged on each device's rows. On one device it is inlined (no custom call).
+Under `jax.vmap` the mapped axis is folded into the batch (the op is per row, so that is exact).
+"""
+
+import functools
+import math
+from typing import Callable
+
+import jax
+from jax import custom_batching
+import jax.numpy as jnp
+from jax.experimental.custom_partitioning import custom_partitioning
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
+
+def _batch_axes(sharding, batch: int, mesh):
+  """Mesh axes splitting the leading dimension in `sharding`, or None when they cannot be kept."""
+  spec = getattr(sharding, 'spec', None)
+  if not spec or spec[0] is None:
+    return None
+  axes = spec[0] if isinstance(spec[0], tuple) else (spec[0],)
+  # Uneven shards would hand the kernel padding rows; replicate instead (correct, just slower).
+  return spec[0] if batch % math.prod(mesh.shape[a] for a in axes) == 0 else None
+
+
+def _leading(mesh, axes, ndim: int) -> NamedSharding:
+  return NamedSharding(mesh, P(axes, *([None] * (ndim - 1))))
+
+
+def _with_static(arrays, static, static_argnums):
+  """The full argument list: `arrays` with the static values put back at their positions."""
+  full = list(arrays)
+  for position, value in sorted(zip(static_argnums, static)):
+    full.insert(position, value)
+  return full
+
+
+def batch_local(fn: Callable, sharding_rule: str, static_argnums: tuple[int, ...] = ()):
+  """Wraps `fn(*arrays, *static)` so that it runs on each device's slice of the batch.
+
+  Args:
+    fn: a function of arrays (and hashable static arguments) whose results for batch row b depend
+      on the operands' row b only.
+    sharding_rule: its Shardy rule, einsum-like with the batch factor first in every operand and
+      result (e.g. 'b h w c, b i j t -> b i j c'); every other factor is kept whole.
+    static_argnums: positions of the static (non-array) arguments.
+  """
+  wrapped = custom_partitioning(fn, static_argnums=static_argnums)
+  operands, results = sharding_rule.split('->')
+  # Shardy wants the other factors in their order of first appearance in the rule.
+  factors = list(dict.fromkeys(
+      f for term in operands.split(',') + results.split(',') for f in term.split()))
+  batch_factor = factors[0]
+
+  def shardings(mesh, arg_shapes, result_shape):
+    first = arg_shapes[0]
+    mesh = getattr(first.sharding, 'mesh', mesh)
+    axes = _batch_axes(first.sharding, first.shape[0], mesh)
+    arg_shardings = tuple(_leading(mesh, axes, len(a.shape)) for a in arg_shapes)
+    result_shardings = jax.tree.map(lambda r: _leading(mesh, axes, len(r.shape)), result_shape)
+    return mesh, arg_shardings, result_shardings
+
+  def partition(*args):
+    *static, mesh, arg_shapes, result_shape = args
+    mesh, arg_shardings, result_shardings = shardings(mesh, arg_shapes, result_shape)
+
+    def lower(*arrays):
+      return fn(*_with_static(arrays, static, static_argnums))
+
+    return mesh, lower, result_shardings, arg_shardings
+
+  def infer(*args):  # Used only when Shardy is off (the GSPMD partitioner).
+    *_, mesh, arg_shapes, result_shape = args
+    return shardings(mesh, arg_shapes, result_shape)[2]
+
+  wrapped.def_partition(
+      partition=partition, infer_sharding_from_operands=infer, sharding_rule=sharding_rule,
+      need_replication_factors=tuple(f for f in factors if f != batch_factor))
+
+  @functools.cache
+  def with_static(static):
+    """`wrapped` of the arrays alone, with a vmap rule (custom_partitioning has none)."""
+
+    @custom_batching.custom_vmap
+    def call(*arrays):
+      return wrapped(*_with_static(arrays, static, static_argnums))
+
+    @call.def_vmap
+    def fold_into_batch(axis_size, in_batched, *arrays):
+      arrays = [a if batched else jnp.broadcast_to(a, (axis_size, *a.shape))
+                for a, batched in zip(arrays, in_batched)]
+      out = call(*(a.reshape(axis_size * a.shape[1], *a.shape[2:]) for a in arrays))
+      out = jax.tree.map(lambda o: o.reshape(axis_size, o.shape[0] // axis_size, *o.shape[1:]),
+                         out)
+      return out, jax.tree.map(lambda _: True, out)
+
+    return call
+
+  def apply(*args):
+    static = tuple(args[i] for i in static_argnums)
+    return with_static(static)(*(a for i, a in enumerate(args) if i not in static_argnums))
+
+  return apply
