@@ -14,6 +14,10 @@ Timing: each function is jitted (torch runs eagerly, NCHW, as in the issue's tab
 then called back to back `--calls` times between two device synchronisations; the median over
 `--repeats` such runs, per call, is reported. Inputs rotate between two sets when they would fit in
 L2, so no size is timed from cache. torch's gradient is `torch.autograd.grad` (no accumulation).
+That wall-clock time includes each framework's host launch overhead, which dominates calls of a
+few tens of microseconds; `--device_time` also reports the GPU's own busy time per call (the sum
+of the kernels and copies that CUPTI records for `--calls` calls, via `jax.profiler`, for both
+frameworks alike), which is what a memory roofline bounds.
 """
 
 import argparse
@@ -57,6 +61,27 @@ def _timed(fn, inputs, calls, repeats, sync):
     sync(out)
     runs.append((time.perf_counter() - start) / calls * 1e3)
   return statistics.median(runs)
+
+
+def _device_timed(fn, inputs, calls, sync):
+  """GPU busy milliseconds per call of `fn` (kernels + copies on every stream), via CUPTI."""
+  import glob  # pylint: disable=g-import-not-at-top
+  import tempfile  # pylint: disable=g-import-not-at-top
+  for i in range(3):
+    sync(fn(*inputs[i % len(inputs)]))
+  with tempfile.TemporaryDirectory() as trace_dir:
+    jax.profiler.start_trace(trace_dir)
+    out = None
+    for i in range(calls):
+      out = fn(*inputs[i % len(inputs)])
+    sync(out)
+    jax.profiler.stop_trace()
+    path = glob.glob(os.path.join(trace_dir, '**', '*.xplane.pb'), recursive=True)[0]
+    data = jax.profiler.ProfileData.from_file(path)
+  busy_ns = sum(event.duration_ns for plane in data.planes if plane.name.startswith('/device:GPU')
+                for line in plane.lines if line.name.startswith('Stream')
+                for event in line.events)
+  return busy_ns / calls / 1e6 if busy_ns else float('nan')  # nan: no GPU (a CPU smoke run)
 
 
 def _jax_sync(out):
@@ -207,21 +232,21 @@ def breakdown(size, dtype, calls, repeats):
 
 
 FORWARD_SWEEP = ((16, 64, 4), (32, 64, 4), (8, 64, 2), (16, 64, 2), (32, 32, 4), (64, 64, 4),
-                 (16, 128, 8))
+                 (16, 128, 8), (8, 128, 4), (16, 128, 4), (32, 128, 8), (4, 256, 4))
 BACKWARD_SWEEP = ((16, 64, 4, 1), (32, 64, 4, 1), (16, 64, 2, 1), (8, 64, 2, 1), (32, 32, 4, 1),
                   (16, 32, 2, 1), (32, 64, 8, 1), (64, 64, 8, 1), (16, 64, 4, 3))
 
 
-def sweep(size, dtype, calls, repeats):
+def sweep(size, dtype, calls, repeats, device_time=False, kinds=('forward', 'backward')):
   """Kernel milliseconds over (pixels, channels, warps[, stages]) block configurations."""
   staged, _, _ = _staged(size, dtype)
   channels = size[1]
   lines = []
   configs = [('forward', c, dict(pixel_block=c[0], channel_block=min(c[1], channels),
-                                 num_warps=c[2])) for c in FORWARD_SWEEP]
+                                 num_warps=c[2])) for c in FORWARD_SWEEP if 'forward' in kinds]
   configs += [('backward', c, dict(pixel_block=c[0], channel_block=min(c[1], channels),
                                    num_warps=c[2], num_stages=c[3]))
-              for c in BACKWARD_SWEEP]
+              for c in BACKWARD_SWEEP if 'backward' in kinds]
   seen = set()
   for kind, config, kw in configs:
     if (kind, tuple(kw.items())) in seen:
@@ -233,7 +258,9 @@ def sweep(size, dtype, calls, repeats):
     else:
       fn = jax.jit(lambda im, x, y, ct, grid, kw=kw: warp_triton.backward(im, ct, x, y, **kw))
     try:
-      lines.append(f'    {kind:8s} {config}: {_timed(fn, staged, calls, repeats, _jax_sync):.3f}')
+      ms = (_device_timed(fn, staged, calls, _jax_sync) if device_time
+            else _timed(fn, staged, calls, repeats, _jax_sync))
+      lines.append(f'    {kind:8s} {config}: {ms:.3f}')
     except Exception as e:  # pylint: disable=broad-except
       lines.append(f'    {kind:8s} {config}: failed {type(e).__name__}: {str(e)[:200]}')
   return lines
@@ -250,8 +277,11 @@ def main():
   parser.add_argument('--align-corners', default=True, type=lambda s: s.lower() == 'true')
   parser.add_argument('--calls', type=int, default=20)
   parser.add_argument('--repeats', type=int, default=7)
+  parser.add_argument('--device_time', action='store_true',
+                      help='also report GPU busy time per call (CUPTI, via jax.profiler)')
   parser.add_argument('--breakdown', action='store_true')
   parser.add_argument('--sweep', action='store_true')
+  parser.add_argument('--sweep_kinds', default='forward,backward')
   args = parser.parse_args()
   impls = args.impls.split(',')
   sizes = [SIZES[int(i)] for i in args.sizes.split(',')] if args.sizes else SIZES
@@ -285,11 +315,17 @@ def main():
       t_fwd, t_fb = torch_fns(args.align_corners, args.padding_mode)
       times = {'torch': (_timed(t_fwd, torch_inputs, args.calls, args.repeats, _torch_sync),
                          _timed(t_fb, torch_inputs, args.calls, args.repeats, _torch_sync))}
-      del torch_inputs
       for impl in impls:
         j_fwd, j_fb = jax_fns(impl, args.align_corners, args.padding_mode)
         times[impl] = (_timed(j_fwd, inputs, args.calls, args.repeats, _jax_sync),
                        _timed(j_fb, inputs, args.calls, args.repeats, _jax_sync))
+      if args.device_time:
+        times['torch device'] = tuple(_device_timed(f, torch_inputs, args.calls, _torch_sync)
+                                      for f in (t_fwd, t_fb))
+        j_fwd, j_fb = jax_fns(impls[0], args.align_corners, args.padding_mode)
+        times[f'{impls[0]} device'] = tuple(_device_timed(f, inputs, args.calls, _jax_sync)
+                                            for f in (j_fwd, j_fb))
+      del torch_inputs
       roof = (fwd_bytes / bandwidth * 1e3, total_bytes / bandwidth * 1e3)
       rows.append((size, dtype_name, times, roof))
       print(f'{size} {dtype_name}: ' + ', '.join(
@@ -298,8 +334,9 @@ def main():
       if args.breakdown:
         for name, ms in breakdown(size, dtype, args.calls, args.repeats).items():
           print(f'    {name:24s} {ms:.3f} ms')
-      if args.sweep and dtype_name == 'float32':
-        print('\n'.join(sweep(size, dtype, args.calls, args.repeats)))
+      if args.sweep:
+        print('\n'.join(sweep(size, dtype, args.calls, args.repeats, args.device_time,
+                               args.sweep_kinds.split(','))))
 
   main_impl = impls[0]
   print(f'\n| size (B, C, H, W) | dtype | torch fwd | {main_impl} fwd | fwd roofline '
@@ -311,7 +348,18 @@ def main():
     print(f'| {", ".join(map(str, size))} | {dtype_name} | {t[0]:.3f} | {o[0]:.3f} | {roof[0]:.3f} '
           f'| {o[0] / roof[0]:.2f}x | {t[1]:.3f} | {o[1]:.3f} | {roof[1]:.3f} '
           f'| {t[1] / o[1]:.2f}x | {o[1] / roof[1]:.2f}x |')
-  others = [i for i in impls if i != main_impl]
+  if args.device_time:
+    print(f'\nGPU busy time per call (CUPTI), ms, and {main_impl} / roofline:')
+    print(f'| size (B, C, H, W) | dtype | torch fwd | {main_impl} fwd | fwd roofline '
+          f'| {main_impl} fwd / roofline | torch fwd+bwd | {main_impl} fwd+bwd '
+          '| fwd+bwd roofline | speed-up fwd+bwd vs torch | fwd+bwd / roofline |')
+    print('|---|---|---|---|---|---|---|---|---|---|---|')
+    for size, dtype_name, times, roof in rows:
+      t, o = times['torch device'], times[f'{main_impl} device']
+      print(f'| {", ".join(map(str, size))} | {dtype_name} | {t[0]:.3f} | {o[0]:.3f} '
+            f'| {roof[0]:.3f} | {o[0] / roof[0]:.2f}x | {t[1]:.3f} | {o[1]:.3f} | {roof[1]:.3f} '
+            f'| {t[1] / o[1]:.2f}x | {o[1] / roof[1]:.2f}x |')
+  others = [i for i in impls if i != main_impl and ' device' not in i]
   if others:
     print('\nother implementations, fwd / fwd+bwd ms:')
     for size, dtype_name, times, _ in rows:

@@ -400,6 +400,50 @@ def test_layer_norm2d_matches_torch():
   assert_close(norm(jnp.asarray(x)), _nhwc(ref(_nchw(x))), 1e-5)
 
 
+def _norm_and_grad_64(x, g, axes):
+  """Float64 instance/layer norm (biased variance, eps 1e-5) and its input gradient."""
+  x, g = x.astype(np.float64), g.astype(np.float64)
+  x_hat = (x - x.mean(axes, keepdims=True)) / np.sqrt(x.var(axes, keepdims=True) + 1e-5)
+  inv_std = 1 / np.sqrt(x.var(axes, keepdims=True) + 1e-5)
+  dx = inv_std * (g - g.mean(axes, keepdims=True)
+                  - x_hat * (g * x_hat).mean(axes, keepdims=True))
+  return x_hat, dx
+
+
+@pytest.mark.parametrize('loc,spread', [(2.0, 3.0), (1000.0, 0.1)])
+def test_norm_and_gradients_match_torch(loc, spread):
+  """The one-pass statistics and hand-written VJP. Where the mean dwarfs the spread float32 itself
+  loses digits (x's rounding is 6e-4 of its spread here): there we must be at least as close to
+  float64 as PyTorch is."""
+  rng = np.random.default_rng(6)
+  x = rng.normal(loc, spread, size=(2, 5, 6, 4)).astype(np.float32)
+  g = rng.normal(size=x.shape).astype(np.float32)
+  for ours, theirs, axes in ((layers.InstanceNorm(), nn.InstanceNorm2d(4, affine=False), (1, 2)),
+                             (layers.LayerNorm2d(4), TLayerNorm2d(4), (1, 2, 3))):
+    x_t = _nchw(x).requires_grad_()
+    out_t = theirs(x_t)
+    (out_t * _nchw(g)).sum().backward()
+    out, vjp = jax.vjp(ours, jnp.asarray(x))
+    got = (np.asarray(out), np.asarray(vjp(jnp.asarray(g))[0]))
+    torch_values = (_nhwc(out_t), _nhwc(x_t.grad))
+    if loc < 100:
+      for a, b in zip(got, torch_values):
+        assert_close(a, b, 1e-5)
+    else:
+      for a, b, exact in zip(got, torch_values, _norm_and_grad_64(x, g, axes)):
+        assert np.abs(a - exact).max() <= np.abs(b - exact).max(), type(ours).__name__
+
+
+def test_norm_keeps_bf16_and_tracks_float32():
+  x = np.random.default_rng(7).normal(size=(2, 8, 8, 4)).astype(np.float32)
+  grad = lambda dtype: jax.grad(lambda v: jnp.sum(layers.InstanceNorm()(v).astype(jnp.float32)
+                                                  * jnp.arange(4.0)))(jnp.asarray(x, dtype))
+  assert layers.InstanceNorm()(jnp.asarray(x, jnp.bfloat16)).dtype == jnp.bfloat16
+  assert grad(jnp.bfloat16).dtype == jnp.bfloat16
+  np.testing.assert_allclose(np.asarray(grad(jnp.bfloat16), np.float32),
+                             np.asarray(grad(jnp.float32)), atol=0.05)
+
+
 def test_adain_matches_torch():
   adain = layers.ADAIN(6, 16, rngs=nnx.Rngs(0))
   ref = _randomize(TADAIN(6, 16))
