@@ -19,7 +19,6 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
 # pylint: disable=g-import-not-at-top,wrong-import-position
-from absl import flags
 from animojax.configs import animo as animo_config
 from animojax.data import pipeline
 from animojax.data import sources
@@ -67,7 +66,6 @@ def main():
   parser.add_argument('--demand_img_s', type=float, default=0.0,
                       help="the train step's img/s on this host's GPUs (train_step.py)")
   args = parser.parse_args()
-  flags.FLAGS(sys.argv[:1])  # grain's worker processes read absl flags (parsed by our launcher).
   if args.build:
     build(args.data_dir, args.size)
   print(f'host: {os.cpu_count()} CPUs; {args.pairs} pairs per domain per batch, {args.size}²')

@@ -139,3 +139,30 @@ def test_global_batch_is_sharded_over_devices(synthetic_data_dir):
   x = batch['anime']['source']
   assert isinstance(x, jax.Array) and len(x.addressable_shards) == 8
   np.testing.assert_array_equal(np.asarray(x), local['anime']['source'])
+
+
+def test_worker_processes_auto_rule():
+  assert pipeline.worker_processes(3) == 3
+  assert pipeline.worker_processes(-1, cpus=2) == 0
+  assert pipeline.worker_processes(-1, cpus=16) == 4
+  assert pipeline.worker_processes(-1, cpus=128) == 16
+  with pytest.raises(ValueError, match='num_workers=-2'):
+    pipeline.worker_processes(-2)
+
+
+def test_worker_processes_give_the_thread_pipeline_batches_and_resume(synthetic_data_dir):
+  config = _demo_data_config(synthetic_data_dir)
+  ds = pipeline.make_dataset(config, 'train', batch_size=2, seed=0, process_index=0,
+                             process_count=1)
+  threads = pipeline.make_iterator(ds, config)
+  expected = [next(threads) for _ in range(3)]
+  with config.unlocked():
+    config.num_workers = 2
+  workers = pipeline.make_iterator(ds, config)
+  next(workers)
+  state = workers.get_state()
+  for got, want in zip([next(workers), next(workers)], expected[1:]):
+    np.testing.assert_array_equal(got['anime']['source'], want['anime']['source'])
+  fresh = pipeline.make_iterator(ds, config)
+  fresh.set_state(state)
+  np.testing.assert_array_equal(next(fresh)['human']['driving'], expected[1]['human']['driving'])

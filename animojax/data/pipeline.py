@@ -5,8 +5,11 @@ hosts read disjoint items, mapped to joint anime + human pairs, batched, and pre
 threads (or worker processes). Its iterator state is saved with every checkpoint.
 """
 
-import jax
+import os
+
+from absl import flags
 import grain
+import jax
 import numpy as np
 
 from animojax import posemap
@@ -98,12 +101,32 @@ def make_dataset(data_config, split, *, batch_size, seed, process_index=None,
   return ds
 
 
+def worker_processes(num_workers: int, cpus: int | None = None) -> int:
+  """`num_workers`, or for -1 (auto) one grain worker process per 4 CPUs, at most 16.
+
+  Decoding and pair assembly hold Python's GIL, so threads alone stop scaling at about 1,000 img/s
+  at 256² (benchmarks/RESULTS.md: 1,058 img/s on 64 CPUs, 5,014 with 16 worker processes); on
+  small machines (< 8 CPUs) worker processes only compete with the threads and the trainer.
+  """
+  if num_workers >= 0:
+    return num_workers
+  if num_workers != -1:
+    raise ValueError(f'data.num_workers={num_workers}: use -1 (auto), 0 (threads only) or a '
+                     'number of worker processes.')
+  if cpus is None:
+    cpus = os.cpu_count() or 1
+  return 0 if cpus < 8 else min(16, cpus // 4)
+
+
 def make_iterator(dataset, data_config):
   """A checkpointable iterator with thread (and optionally process) prefetching."""
   it_ds = dataset.to_iter_dataset(grain.ReadOptions(
       num_threads=data_config.num_threads, prefetch_buffer_size=data_config.prefetch))
-  if data_config.num_workers > 0:
-    it_ds = it_ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=data_config.num_workers))
+  workers = worker_processes(data_config.num_workers)
+  if workers > 0:
+    if not flags.FLAGS.is_parsed():  # Grain's workers read absl flags; outside an absl app the
+      flags.FLAGS.mark_as_parsed()   # defaults (the launcher parses the command line itself).
+    it_ds = it_ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=workers))
   return iter(it_ds)
 
 
