@@ -101,8 +101,11 @@ def run_ours(args):
 
   start = time.perf_counter()
   lowered = step_fn.lower(state, batch, loss_params, rng)
-  lowered.compile()
+  compiled = lowered.compile()
   compile_s = time.perf_counter() - start
+  if args.dump_hlo:  # To map the profile's HLO op names to shapes and model source lines.
+    with open(args.dump_hlo, 'w') as f:
+      f.write(compiled.as_text())
   # Convolution and matmul FLOPs per device, counted on the traced program (XLA's GPU cost model
   # does not see inside cuDNN calls).
   flops = flops_lib.matmul_flops(jax.make_jaxpr(step_fn)(state, batch, loss_params, rng))
@@ -186,6 +189,14 @@ def print_profile(step_fn, sync, top):
       print('  by kind: ' + ', '.join(f'{k} {ns / 3e6:.1f} ms' for k, ns in kinds.most_common()))
       for name, ns in totals.most_common(top):
         print(f'  {ns / 3e6:8.2f} ms  {100 * ns / total:5.1f}%  {name[:120]}')
+      # The same time by the HLO instruction that launched each kernel (see --dump_hlo).
+      by_op = collections.Counter()
+      for event in line.events:
+        by_op[str(dict(event.stats).get('hlo_op', '?'))] += event.duration_ns
+      if set(by_op) != {'?'}:
+        print('  by HLO op:')
+        for name, ns in by_op.most_common(top):
+          print(f'  {ns / 3e6:8.2f} ms  {100 * ns / total:5.1f}%  {name[:120]}')
 
 
 # ------------------------------------------------------------------------------------------------
@@ -269,7 +280,7 @@ def child_command(args, **overrides):
   cmd = [sys.executable, os.path.abspath(__file__), '--child']
   values = {**vars(args), **overrides}
   for key in ('batch', 'size', 'num_scales', 'steps', 'warmup', 'repeats', 'loss_steps', 'stage',
-              'remat', 'sharding', 'peer', 'profile'):
+              'remat', 'sharding', 'peer', 'profile', 'dump_hlo'):
     cmd.append(f'--{key}={values[key]}')
   for key in ('policy', 'devices', 'peer_mode'):
     if key in overrides:
@@ -328,6 +339,7 @@ def main():
   parser.add_argument('--loss_steps', type=int, default=3)
   parser.add_argument('--json', default='', help='also write the results here')
   parser.add_argument('--profile', type=int, default=0, help='print the N costliest device ops')
+  parser.add_argument('--dump_hlo', default='', help="write our step's optimised HLO here")
   # Internal: one configuration in this process.
   parser.add_argument('--child', action='store_true', help=argparse.SUPPRESS)
   parser.add_argument('--policy', default='float32', help=argparse.SUPPRESS)
