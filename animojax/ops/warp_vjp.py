@@ -80,8 +80,7 @@ def _backward(image, grid, cotangent, align_corners, padding_mode, backend):
 
 # Each sample depends on its own image and grid only: on a batch-sharded mesh both passes run on
 # every device's rows (a Pallas kernel or a batch-indexed scatter would otherwise be gathered).
-_STATIC = (2, 3, 4)
-_forward_local = batch_local.batch_local(_forward, 'b h w c, b i j t -> b i j c', _STATIC)
+_forward_local = batch_local.batch_local(_forward, 'b h w c, b i j t -> b i j c', (2, 3, 4))
 _backward_local = batch_local.batch_local(
     _backward, 'b h w c, b i j t, b i j c -> b h w c, b i j t', (3, 4, 5))
 
