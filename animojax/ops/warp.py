@@ -8,7 +8,8 @@ module reproduces them exactly:
 * `grid_sample` is the single sampling entry point. By default it runs a custom-VJP path
   (`warp_vjp`): Pallas Triton kernels with a scatter-free backward on CUDA GPUs (`warp_triton`), a
   portable XLA formulation elsewhere (`warp_xla`). The plain gathers + autodiff formulation stays
-  as `implementation='reference'`. Coordinate rules live in `warp_coords`.
+  as `implementation='reference'`. Coordinate rules live in `warp_coords`. On a batch-sharded mesh
+  each device samples its own rows (`batch_local`), with no gather of the batch.
 * `identity_grid` / `flow_to_deformation` build PIRenderer's deformation from a pixel-unit flow.
 * `resize_deformation` is `F.interpolate(mode='bilinear', align_corners=False)` without antialiasing
   (unlike `jax.image.resize`, which antialiases when downsampling).
