@@ -127,10 +127,13 @@ def _collectives(compiled):
                     r'(?:-start)?\(', compiled.as_text())
 
 
-@pytest.mark.parametrize('implementation', [None, 'triton_interpret'])
-def test_batch_sharded_grid_sample_stays_on_each_device(implementation):
-  """Forward and both gradients on 8 devices: per-shard kernels, no cross-device traffic, and the
-  single-device values. (A Pallas call or a batch-indexed scatter would be gathered otherwise.)"""
+@pytest.mark.parametrize('implementation,mesh_shape,batch_axes', [
+    (None, (8,), 'data'), ('triton_interpret', (8,), 'data'),
+    (None, (2, 4), ('data', 'model')), (None, (2, 4), 'data')])
+def test_batch_sharded_grid_sample_stays_on_each_device(implementation, mesh_shape, batch_axes):
+  """Forward and both gradients on 8 devices (batch over one or both mesh axes): per-shard kernels,
+  no cross-device traffic, the single-device values (a Pallas call or a batch-indexed scatter
+  would otherwise be gathered)."""
   rng = np.random.default_rng(5)
   image = rng.normal(size=(16, 6, 5, 3)).astype(np.float32)
   grid = rng.uniform(-1.2, 1.2, size=(16, 4, 7, 2)).astype(np.float32)
@@ -141,13 +144,15 @@ def test_batch_sharded_grid_sample_stays_on_each_device(implementation):
                        image, grid)
     return out, *vjp(cotangent)
 
-  mesh = jax.make_mesh((8,), ('data',), axis_types=(jax.sharding.AxisType.Auto,))
-  batch = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('data'))
+  names = ('data', 'model')[:len(mesh_shape)]
+  mesh = jax.make_mesh(mesh_shape, names,
+                       axis_types=(jax.sharding.AxisType.Auto,) * len(mesh_shape))
+  batch = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(batch_axes))
   sharded = jax.jit(fwd_bwd, in_shardings=batch, out_shardings=batch)
   assert _collectives(sharded.lower(image, grid, cotangent).compile()) == []
   for got, expected in zip(sharded(image, grid, cotangent), jax.jit(fwd_bwd)(image, grid,
                                                                             cotangent)):
-    assert got.sharding.spec[0] == 'data'
+    assert got.sharding.spec[0] == batch_axes
     np.testing.assert_allclose(np.asarray(got), np.asarray(expected), rtol=1e-6, atol=1e-6)
 
 
