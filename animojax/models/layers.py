@@ -112,9 +112,7 @@ def _normalize(x: jax.Array, axes: tuple[int, ...], eps: float) -> jax.Array:
   of reductions, one elementwise pass), where autodiff of the two-pass formula chains four
   reductions; on GPU these memory-bound passes cost as much as the convolutions around them.
   """
-  x32 = x.astype(jnp.float32)
-  mean, inv_std = _statistics(x32, axes, eps)
-  return ((x32 - mean) * inv_std).astype(x.dtype)
+  return _normalize_fwd(x, axes, eps)[0]
 
 
 def _normalize_fwd(x, axes, eps):

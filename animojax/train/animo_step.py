@@ -1,9 +1,10 @@
 """AniMo's pure train and inference steps (split/merge NNX model inside `jax.jit`).
 
 Loss per domain, PIRender's swap trick: the batch runs source→driving and driving→source at once
-(inputs source|driving, poses driving_pose|source_pose, targets driving|source,
-interleaved pair by pair so that a batch-sharded step moves no activations between devices); loss = 2.5·Perc(warp, gt) [+ 4·(Perc(fake, gt) + 250·Style(fake, gt)) in the full
-stage]; the total sums the anime and human domains (reference models.md §1.5, §2.6). The
+(inputs source|driving, poses driving_pose|source_pose, targets driving|source, interleaved pair
+by pair so that a batch-sharded step moves no activations between devices); loss =
+2.5·Perc(warp, gt) [+ 4·(Perc(fake, gt) + 250·Style(fake, gt)) in the full stage]; the total
+sums the anime and human domains (reference models.md §1.5, §2.6). The
 target's loss features are computed once and shared by the warp and final terms, and in the full
 stage the warped and final images share one loss-network pass per scale.
 
