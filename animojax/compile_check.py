@@ -87,19 +87,11 @@ def check(config, stages=('warp', 'gen'), devices=None):
   devices = jax.devices() if devices is None else devices
   program = animo_program.build(config, sharding.make_mesh(config.mesh, devices))
 
-  state = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
-                       program.abstract_state, program.state_shardings)
-  batch = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype,
-                                                      sharding=program.data_sharding),
-                       animo_program.abstract_batch(config))
-  loss_params = jax.tree.map(
-      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=program.replicated),
-      program.image_loss.params)
-  rng = jax.ShapeDtypeStruct((), jax.random.key(0).dtype, sharding=program.replicated)
+  args = animo_program.abstract_step_args(program, config)
   report = {}
   for stage in stages:
     try:
-      compiled = program.train_steps[stage].lower(state, batch, loss_params, rng).compile()
+      compiled = program.train_steps[stage].lower(*args).compile()
     except jax.errors.JaxRuntimeError as e:
       if 'RESOURCE_EXHAUSTED' not in str(e):
         raise

@@ -1,6 +1,8 @@
-"""Test set-up: 8 fake CPU devices (for sharding tests) and a shared synthetic dataset folder."""
+"""Test set-up: 8 fake CPU devices, a shared synthetic dataset folder, and shared helpers."""
 
+import math
 import os
+import re
 
 # Must happen before JAX initialises its backend.
 os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
@@ -48,3 +50,17 @@ def assert_close(actual, expected, rtol):
   scale = max(1.0, float(np.abs(expected).max()))
   err = float(np.abs(actual - expected).max())
   assert err <= rtol * scale, f'max abs error {err:.3g} > {rtol} * {scale:.3g}'
+
+
+def collective_bytes(hlo_text):
+  """{collective kind: total bytes of its results} in an optimised HLO module's text."""
+  sizes = {'f64': 8, 'f32': 4, 'bf16': 2, 'f16': 2, 's32': 4, 'u32': 4, 's8': 1, 'u8': 1, 'pred': 1}
+  totals = {}
+  for line in hlo_text.splitlines():
+    match = re.search(r'= (.*?) (all-reduce|all-gather|all-to-all|collective-permute|'
+                      r'reduce-scatter)(-start)?\(', line)
+    if match:
+      arrays = re.findall(r'(\w+)\[([\d,]*)\]', match.group(1))
+      size = sum(sizes[t] * math.prod(int(d) for d in dims.split(',') if d) for t, dims in arrays)
+      totals[match.group(2)] = totals.get(match.group(2), 0) + size
+  return totals

@@ -1,9 +1,6 @@
 """The train step's speed knobs leave the maths alone: bf16 policy, remat, one compilation,
 FLOP counting, and the shared program the trainer, benchmarks and compile check build."""
 
-import math
-import re
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -13,6 +10,7 @@ from animojax.configs import animo as animo_config
 from animojax.train import animo_program
 from animojax.train import precision
 from animojax.utils import flops
+from tests.conftest import collective_bytes
 from tests.train_test import TINY_MODEL
 
 
@@ -95,20 +93,6 @@ def test_matmul_flops_counts_convs_and_dots_through_jit_and_grad():
   assert flops.matmul_flops(grad) == 2 * conv + 3 * dot
 
 
-def collective_bytes(hlo_text):
-  """{collective kind: total bytes of its results} in an optimised HLO module's text."""
-  sizes = {'f32': 4, 'bf16': 2, 'f16': 2, 's32': 4, 'u32': 4, 'pred': 1}
-  totals = {}
-  for line in hlo_text.splitlines():
-    match = re.search(r'= (.*?) (all-reduce|all-gather|all-to-all|collective-permute|'
-                      r'reduce-scatter)(-start)?\(', line)
-    if match:
-      arrays = re.findall(r'(\w+)\[([\d,]*)\]', match.group(1))
-      size = sum(sizes[t] * math.prod(int(d) for d in dims.split(',') if d) for t, dims in arrays)
-      totals[match.group(2)] = totals.get(match.group(2), 0) + size
-  return totals
-
-
 @pytest.mark.parametrize('compute_dtype', ['float32', 'bfloat16'])
 def test_data_parallel_step_moves_only_the_gradients(compute_dtype):
   """Two devices: no activation crosses devices (the swapped pairs and the loss network's two
@@ -116,13 +100,8 @@ def test_data_parallel_step_moves_only_the_gradients(compute_dtype):
   plus the loss scalars."""
   config = program_config(mesh=[('data', 2)], compute_dtype=compute_dtype)
   program = animo_program.build(config)
-  state = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
-                       program.abstract_state, program.state_shardings)
-  batch = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype,
-                                                      sharding=program.data_sharding),
-                       animo_program.abstract_batch(config))
-  hlo = program.train_steps['gen'].lower(state, batch, program.image_loss.params,
-                                         jax.random.key(0)).compile().as_text()
+  args = animo_program.abstract_step_args(program, config)
+  hlo = program.train_steps['gen'].lower(*args).compile().as_text()
   moved = collective_bytes(hlo)
   assert set(moved) == {'all-reduce'}, moved
   assert moved['all-reduce'] <= 4 * program.num_params + 1024, (moved, program.num_params)

@@ -102,6 +102,18 @@ def abstract_batch(config) -> dict[str, dict[str, jax.ShapeDtypeStruct]]:
           for domain in animo_step.DOMAINS}
 
 
+def abstract_step_args(program: Program, config):
+  """(state, batch, loss_params, rng) of a train step as sharded ShapeDtypeStructs: enough to
+  `lower(...).compile()` it without allocating anything (the compile check does)."""
+  def spec(x, s):
+    return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s)
+  state = jax.tree.map(spec, program.abstract_state, program.state_shardings)
+  batch = jax.tree.map(lambda x: spec(x, program.data_sharding), abstract_batch(config))
+  loss_params = jax.tree.map(lambda x: spec(x, program.replicated), program.image_loss.params)
+  rng = jax.ShapeDtypeStruct((), jax.random.key(0).dtype, sharding=program.replicated)
+  return state, batch, loss_params, rng
+
+
 def random_batch(config, rng) -> dict[str, dict[str, jax.Array]]:
   """A batch of `abstract_batch` shapes: images uniform in [-1, 1], poses N(0, 0.1)."""
   out = {}
