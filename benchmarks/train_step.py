@@ -29,12 +29,14 @@ PIRender, torch's FLOP counter) per second over the GPU's dense bf16 tensor-core
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..')
+sys.path.insert(0, ROOT)
+from benchmarks import timing  # pylint: disable=g-import-not-at-top,wrong-import-position
+
 # Dense bf16 tensor-core peak (TFLOP/s) by device-name fragment, for MFU.
 PEAK_BF16_TFLOPS = {'H100': 989.4, 'H200': 989.4, 'A100': 312.0, 'L4': 121.0}
 PIRENDER_FACE = dict(
@@ -53,29 +55,12 @@ def peak_tflops(device_name):
   return None
 
 
-def timed_runs(step_fn, sync, warmup, steps, repeats):
-  """Median and min seconds per step of `steps` back-to-back steps, after `warmup` steps."""
-  for _ in range(warmup):
-    sync(step_fn())
-  runs = []
-  for _ in range(repeats):
-    sync(None)
-    start = time.perf_counter()
-    out = None
-    for _ in range(steps):
-      out = step_fn()
-    sync(out)
-    runs.append((time.perf_counter() - start) / steps)
-  return statistics.median(runs), min(runs)
-
-
 # ------------------------------------------------------------------------------------------------
 # Ours.
 
 def run_ours(args):
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
-  sys.path.insert(0, ROOT)
   from animojax.configs import animo as animo_config  # pylint: disable=g-import-not-at-top
   from animojax.train import animo_program  # pylint: disable=g-import-not-at-top
   from animojax.utils import flops as flops_lib  # pylint: disable=g-import-not-at-top
@@ -123,7 +108,8 @@ def run_ours(args):
   losses = []
   for _ in range(args.loss_steps):  # Finite, and decreasing on a fixed batch.
     losses.append(float(one_step().compute()['loss']))
-  median_s, min_s = timed_runs(one_step, sync, args.warmup, args.steps, args.repeats)
+  median_s, min_s = timing.timed(lambda _: one_step(), sync, warmup=args.warmup,
+                                 calls=args.steps, repeats=args.repeats)
   recompiles = step_fn._cache_size() - 1  # pylint: disable=protected-access
   if args.profile:
     print_profile(one_step, sync, args.profile)
@@ -157,18 +143,14 @@ def _op_kind(name):
 def print_profile(step_fn, sync, top):
   """Traces 3 steps and prints the `top` device ops by total time (jax.profiler's XSpace)."""
   import collections  # pylint: disable=g-import-not-at-top
-  import glob  # pylint: disable=g-import-not-at-top
-  import tempfile  # pylint: disable=g-import-not-at-top
-  import jax  # pylint: disable=g-import-not-at-top
-  trace_dir = tempfile.mkdtemp()
   sync(step_fn())
-  jax.profiler.start_trace(trace_dir)
-  for _ in range(3):
-    out = step_fn()
-  sync(out)
-  jax.profiler.stop_trace()
-  path = glob.glob(os.path.join(trace_dir, '**', '*.xplane.pb'), recursive=True)[0]
-  data = jax.profiler.ProfileData.from_file(path)
+
+  def three_steps():
+    for _ in range(3):
+      out = step_fn()
+    sync(out)
+
+  data = timing.gpu_trace(three_steps)
   for plane in data.planes:
     if not plane.name.startswith('/device:GPU'):
       continue
@@ -260,8 +242,8 @@ def run_peer(args):
     one_step()
   flops = counter.get_total_flops()
   torch.cuda.reset_peak_memory_stats()
-  median_s, min_s = timed_runs(one_step, lambda _: torch.cuda.synchronize(), args.warmup,
-                               args.steps, args.repeats)
+  median_s, min_s = timing.timed(lambda _: one_step(), lambda _: torch.cuda.synchronize(),
+                                 warmup=args.warmup, calls=args.steps, repeats=args.repeats)
   name = torch.cuda.get_device_name()
   tflops = peak_tflops(name)
   return dict(

@@ -23,9 +23,7 @@ frameworks alike), which is what a memory roofline bounds.
 import argparse
 import functools
 import os
-import statistics
 import sys
-import time
 
 os.environ.setdefault('XLA_PYTHON_CLIENT_PREALLOCATE', 'false')  # torch shares the GPU
 
@@ -36,6 +34,7 @@ import torch  # pylint: disable=g-import-not-at-top
 import torch.nn.functional as F  # pylint: disable=g-import-not-at-top
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
+from benchmarks import timing  # pylint: disable=g-import-not-at-top,wrong-import-position
 from animojax.ops import warp  # pylint: disable=g-import-not-at-top,wrong-import-position
 from animojax.ops import warp_coords  # pylint: disable=g-import-not-at-top,wrong-import-position
 from animojax.ops import warp_triton  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -49,35 +48,22 @@ DEVICE = 'cuda' if torch.cuda.is_available() else 'cpu'
 
 def _timed(fn, inputs, calls, repeats, sync):
   """Median milliseconds per call of `fn(*inputs[i % len(inputs)])`, back to back."""
-  for i in range(3):
-    sync(fn(*inputs[i % len(inputs)]))
-  runs = []
-  for _ in range(repeats):
-    sync(None)
-    start = time.perf_counter()
-    out = None
-    for i in range(calls):
-      out = fn(*inputs[i % len(inputs)])
-    sync(out)
-    runs.append((time.perf_counter() - start) / calls * 1e3)
-  return statistics.median(runs)
+  call = lambda i: fn(*inputs[i % len(inputs)])
+  return timing.timed(call, sync, warmup=3, calls=calls, repeats=repeats)[0] * 1e3
 
 
 def _device_timed(fn, inputs, calls, sync):
   """GPU busy milliseconds per call of `fn` (kernels + copies on every stream), via CUPTI."""
-  import glob  # pylint: disable=g-import-not-at-top
-  import tempfile  # pylint: disable=g-import-not-at-top
   for i in range(3):
     sync(fn(*inputs[i % len(inputs)]))
-  with tempfile.TemporaryDirectory() as trace_dir:
-    jax.profiler.start_trace(trace_dir)
+
+  def run():
     out = None
     for i in range(calls):
       out = fn(*inputs[i % len(inputs)])
     sync(out)
-    jax.profiler.stop_trace()
-    path = glob.glob(os.path.join(trace_dir, '**', '*.xplane.pb'), recursive=True)[0]
-    data = jax.profiler.ProfileData.from_file(path)
+
+  data = timing.gpu_trace(run)
   busy_ns = sum(event.duration_ns for plane in data.planes if plane.name.startswith('/device:GPU')
                 for line in plane.lines if line.name.startswith('Stream')
                 for event in line.events)
