@@ -338,7 +338,7 @@ def main():
 
   results = []
   for n in [int(d) for d in args.devices.split(',')]:
-    for policy in args.policies.split(','):
+    for policy in filter(None, args.policies.split(',')):
       results.append(run_child(child_command(args, policy=policy, devices=n)))
       print(json.dumps(results[-1]), flush=True)
   if args.peer:

@@ -8,6 +8,7 @@ import pytest
 
 from animojax.configs import animo as animo_config
 from animojax.train import animo_program
+from animojax.train import animo_step
 from animojax.train import precision
 from animojax.utils import flops
 from tests.conftest import collective_bytes
@@ -105,3 +106,31 @@ def test_data_parallel_step_moves_only_the_gradients(compute_dtype):
   moved = collective_bytes(hlo)
   assert set(moved) == {'all-reduce'}, moved
   assert moved['all-reduce'] <= 4 * program.num_params + 1024, (moved, program.num_params)
+
+
+@pytest.mark.parametrize('stage', ['warp', 'gen'])
+def test_both_domains_through_one_loss_pass_give_each_domains_terms(stage):
+  """reenactment_loss batches both domains through the loss network; each term must equal
+  PIRender's per-domain formula computed with separate loss calls."""
+  config = program_config()
+  config.loss.network, config.loss.num_scales = 'vgg19_random', 1
+  program = animo_program.build(config)
+  state = program.init(jax.random.key(0))
+  batch = animo_program.random_batch(config, jax.random.key(1))
+  loss, params = program.image_loss, program.image_loss.params
+  generator = animo_step.make_generator(program.graphdef, stage=stage)
+  total, terms = animo_step.reenactment_loss(generator, state['params'], loss, params, batch,
+                                             stage=stage, loss_config=config.loss)
+  expected_total = 0.0
+  for domain in animo_step.DOMAINS:
+    inputs, poses, targets = animo_step.swap_pairs(batch[domain])
+    out = generator(state['params'], inputs, poses, domain)
+    warp, _ = loss(params, out['warp_image'], targets, num_scales=1)
+    np.testing.assert_allclose(terms[f'{domain}_warp'], warp, rtol=1e-5)
+    expected_total += 2.5 * warp
+    if stage == 'gen':
+      final, aux = loss(params, out['fake_image'], targets, num_scales=1, style_weight=250.0)
+      np.testing.assert_allclose(terms[f'{domain}_final'], aux['perceptual'], rtol=1e-5)
+      np.testing.assert_allclose(terms[f'{domain}_style'], aux['style'], rtol=1e-5)
+      expected_total += 4.0 * final
+  np.testing.assert_allclose(total, expected_total, rtol=1e-5)

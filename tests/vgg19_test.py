@@ -267,3 +267,45 @@ def test_max_pool_matches_torch_values_and_gradient(shape):
   np.testing.assert_array_equal(pooled, out.detach().permute(0, 2, 3, 1).numpy())
   # Random normal inputs have no ties, so the gradients agree exactly.
   np.testing.assert_array_equal(grad, t.grad.permute(0, 2, 3, 1).numpy())
+
+
+def test_several_targets_share_one_pass_and_keep_their_terms():
+  """feature_pyramids / per-input targets (both domains through one pass) = separate calls."""
+  rng = np.random.default_rng(3)
+  xs = [jnp.asarray(rng.uniform(-1, 1, (2, 32, 32, 3)), jnp.float32) for _ in range(4)]
+  ys = [jnp.asarray(rng.uniform(-1, 1, (2, 32, 32, 3)), jnp.float32) for _ in range(2)]
+  features = perceptual.pixel_features
+  pyramids = perceptual.feature_pyramids(features, ys, num_scales=3)
+  for pyramid, y in zip(pyramids, ys):
+    for got, want in zip(pyramid, perceptual.feature_pyramid(features, y, num_scales=3)):
+      for tap in want:
+        np.testing.assert_array_equal(got[tap], want[tap])
+  style = [0.0, 250.0, 0.0, 250.0]
+  merged = perceptual.perceptual_losses_from_target(
+      features, xs, [pyramids[0], pyramids[0], pyramids[1], pyramids[1]], style_weights=style)
+  for (loss, aux), x, y, w in zip(merged, xs, [ys[0], ys[0], ys[1], ys[1]], style):
+    want, want_aux = perceptual.perceptual_loss(features, x, y, num_scales=3, style_weight=w)
+    np.testing.assert_allclose(float(loss), float(want), rtol=1e-6)
+    np.testing.assert_allclose(float(aux['style']), float(want_aux['style']), rtol=1e-6)
+  with pytest.raises(ValueError, match='2 target pyramids for 4 inputs'):
+    perceptual.perceptual_losses_from_target(features, xs, pyramids)
+
+
+@pytest.mark.parametrize('dtype', [jnp.float32, jnp.bfloat16])
+def test_gram_matrix_gradient(dtype):
+  """The one-GEMM VJP, F (G + Gᵀ), against autodiff of F Fᵀ in float64 terms."""
+  rng = np.random.default_rng(4)
+  f = jnp.asarray(rng.standard_normal((2, 6, 5, 7)), dtype)
+  weights = jnp.asarray(rng.standard_normal((2, 7, 7)), jnp.float32)  # Not symmetric.
+
+  def reference(f):
+    b, h, w, c = f.shape
+    flat = f.reshape(b, h * w, c).astype(jnp.float32)
+    return jnp.einsum('bnc,bnd->bcd', flat, flat, precision='highest') / (c * h * w)
+
+  got = jax.grad(lambda f: jnp.sum(perceptual.gram_matrix(f) * weights))(f)
+  want = jax.grad(lambda f: jnp.sum(reference(f) * weights))(f.astype(jnp.float32))
+  assert got.dtype == dtype
+  np.testing.assert_allclose(np.asarray(got, np.float32), np.asarray(want),
+                             atol=(1e-7 if dtype == jnp.float32 else 2**-8) * float(
+                                 jnp.abs(want).max()))

@@ -96,11 +96,63 @@ def image_pyramid(x: jax.Array, num_scales: int = NUM_SCALES) -> list[jax.Array]
   return levels
 
 
+def interleave(arrays: Sequence[jax.Array]) -> jax.Array:
+  """[a0, b0, ..., a1, b1, ...]: equal-shape batches merged row by row.
+
+  Interleaved rather than concatenated: on a batch-sharded mesh each device keeps its own rows
+  (a concatenation would move activations across devices).
+  """
+  return jnp.stack(arrays, axis=1).reshape(len(arrays) * arrays[0].shape[0], *arrays[0].shape[1:])
+
+
+def _split(features: dict[str, jax.Array], n: int) -> list[dict[str, jax.Array]]:
+  """Undoes `interleave` on every tap of a features dict."""
+  return [{tap: f.reshape(f.shape[0] // n, n, *f.shape[1:])[:, i] for tap, f in features.items()}
+          for i in range(n)]
+
+
 def feature_pyramid(features_fn: BoundFeaturesFn, y: jax.Array, num_scales: int = NUM_SCALES
                     ) -> Pyramid:
   """Target features per scale, gradient-stopped (PIRender detaches the target)."""
   return [jax.tree_util.tree_map(jax.lax.stop_gradient, features_fn(level))
           for level in image_pyramid(y, num_scales)]
+
+
+def feature_pyramids(features_fn: BoundFeaturesFn, ys: Sequence[jax.Array],
+                     num_scales: int = NUM_SCALES) -> list[Pyramid]:
+  """`feature_pyramid` of several equal-shape batches with one network pass per scale."""
+  if any(y.shape != ys[0].shape for y in ys):
+    raise ValueError(f'targets {[y.shape for y in ys]} must have one shape.')
+  merged = feature_pyramid(features_fn, interleave(ys), num_scales)
+  per_scale = [_split(level, len(ys)) for level in merged]
+  return [[per_scale[s][i] for s in range(num_scales)] for i in range(len(ys))]
+
+
+@jax.custom_vjp
+def _gram(f: jax.Array) -> jax.Array:
+  """[B, N, C] -> Fᵀ F `[B, C, C]` in float32 (see `gram_matrix` for the precision)."""
+  if f.dtype == jnp.bfloat16:
+    return jnp.einsum('bnc,bnd->bcd', f, f, preferred_element_type=jnp.float32)
+  f = f.astype(jnp.float32)
+  return jnp.einsum('bnc,bnd->bcd', f, f, precision=jax.lax.Precision.HIGHEST)
+
+
+def _gram_fwd(f):
+  return _gram(f), f
+
+
+def _gram_bwd(f, g):
+  # d(FᵀF) = F (G + Gᵀ): one GEMM, where autodiff of the einsum runs one per operand and adds.
+  sym = g + jnp.swapaxes(g, 1, 2)
+  if f.dtype == jnp.bfloat16:
+    df = jnp.einsum('bnc,bcd->bnd', f, sym.astype(f.dtype), preferred_element_type=jnp.float32)
+  else:
+    df = jnp.einsum('bnc,bcd->bnd', f.astype(jnp.float32), sym,
+                    precision=jax.lax.Precision.HIGHEST)
+  return (df.astype(f.dtype),)
+
+
+_gram.defvjp(_gram_fwd, _gram_bwd)
 
 
 def gram_matrix(f: jax.Array) -> jax.Array:
@@ -110,13 +162,7 @@ def gram_matrix(f: jax.Array) -> jax.Array:
   are multiplied as they are, with float32 accumulation, since upcasting adds no information.
   """
   b, h, w, c = f.shape
-  f = f.reshape(b, h * w, c)
-  if f.dtype == jnp.bfloat16:
-    gram = jnp.einsum('bnc,bnd->bcd', f, f, preferred_element_type=jnp.float32)
-  else:
-    f = f.astype(jnp.float32)
-    gram = jnp.einsum('bnc,bnd->bcd', f, f, precision=jax.lax.Precision.HIGHEST)
-  return gram / (c * h * w)
+  return _gram(f.reshape(b, h * w, c)) / (c * h * w)
 
 
 def _l1(a: jax.Array, b: jax.Array) -> jax.Array:
@@ -145,11 +191,11 @@ def _terms(features: dict[str, jax.Array], target_features: dict[str, jax.Array]
 
 
 def perceptual_losses_from_target(features_fn: BoundFeaturesFn, xs: Sequence[jax.Array],
-                                  target: Pyramid, *,
+                                  target: Pyramid | Sequence[Pyramid], *,
                                   layer_weights: Sequence[float] | None = None,
                                   style_weights: Sequence[float] | None = None
                                   ) -> list[tuple[jax.Array, dict[str, Any]]]:
-  """Losses of several images (e.g. warp and final output) against one target pyramid.
+  """Losses of several images (e.g. warp and final output) against target pyramids.
 
   The inputs are interleaved along the batch so the network runs once per scale on [n * B]
   images: fewer, larger convolutions for accelerators and a smaller compiled program (on 2 CPU
@@ -158,7 +204,9 @@ def perceptual_losses_from_target(features_fn: BoundFeaturesFn, xs: Sequence[jax
   Args:
     features_fn: x -> {tap: features}, params bound.
     xs: images [B, H, W, C] in [-1, 1], each of the target's batch size and resolution.
-    target: `feature_pyramid(features_fn, y, num_scales)`; its length sets the number of scales.
+    target: one `feature_pyramid(features_fn, y, num_scales)` shared by every input, or a list
+      of pyramids, one per input (e.g. from `feature_pyramids`); the length of a pyramid sets the
+      number of scales.
     layer_weights: one weight per tap (in the order `features_fn` returns them); default all 1.
     style_weights: one per input, multiplying its scale-0 Gram L1 term; a Python 0 (the
       default) skips computing that input's Gram matrices.
@@ -168,7 +216,10 @@ def perceptual_losses_from_target(features_fn: BoundFeaturesFn, xs: Sequence[jax
     'perceptual', 'style' (unweighted), 'perceptual/<tap>' (weighted, summed over scales),
     'perceptual/scale<k>' and 'style/<tap>'.
   """
-  taps = list(target[0])
+  targets = list(target) if isinstance(target[0], (list, tuple)) else [target] * len(xs)
+  if len(targets) != len(xs):
+    raise ValueError(f'{len(targets)} target pyramids for {len(xs)} inputs.')
+  taps = list(targets[0][0])
   if layer_weights is None:
     layer_weights = (1.0,) * len(taps)
   if len(layer_weights) != len(taps):
@@ -178,25 +229,20 @@ def perceptual_losses_from_target(features_fn: BoundFeaturesFn, xs: Sequence[jax
   if len(style_weights) != len(xs):
     raise ValueError(f'style_weights has {len(style_weights)} entries for {len(xs)} inputs.')
   weights = dict(zip(taps, layer_weights))
-  batch = target[0][taps[0]].shape[0]
+  batch = targets[0][0][taps[0]].shape[0]
   if any(x.shape[0] != batch for x in xs):
     raise ValueError(f'inputs {[x.shape for x in xs]} must have the target batch size {batch}.')
   with_style = [not _is_static_zero(w) for w in style_weights]
   auxes: list[dict[str, Any]] = [{} for _ in xs]
   perceptual = [0.0] * len(xs)
   style = [0.0] * len(xs)
-  # Interleaved ([x0_0, x1_0, x0_1, ...]) rather than concatenated: on a batch-sharded mesh each
-  # device keeps its own rows (a concatenation would move half of every activation across devices).
-  n = len(xs)
-  level = jnp.stack(xs, axis=1).reshape(n * batch, *xs[0].shape[1:])
-  for scale, target_features in enumerate(target):
+  level = interleave(xs)
+  for scale in range(len(targets[0])):
     if scale:
       level = downsample_half(level)
-    features = {tap: f.reshape(batch, n, *f.shape[1:]) for tap, f in features_fn(level).items()}
-    for i, aux in enumerate(auxes):
-      own = {tap: f[:, i] for tap, f in features.items()}
-      scale_term, style_term = _terms(own, target_features, weights,
-                                      with_style[i] and scale == 0, scale, aux)
+    for i, own in enumerate(_split(features_fn(level), len(xs))):
+      scale_term, style_term = _terms(own, targets[i][scale], weights,
+                                      with_style[i] and scale == 0, scale, auxes[i])
       perceptual[i] += scale_term
       style[i] += style_term
   results = []
@@ -267,6 +313,11 @@ class ImageLoss:
     """Compute once per step and share between the warp and final losses."""
     return feature_pyramid(functools.partial(self.features, params), y, num_scales)
 
+  def target_pyramids(self, params: Any, ys: Sequence[jax.Array], *,
+                      num_scales: int = NUM_SCALES) -> list[Pyramid]:
+    """Several targets' pyramids with one network pass per scale (see `feature_pyramids`)."""
+    return feature_pyramids(functools.partial(self.features, params), ys, num_scales)
+
   def from_target(self, params: Any, x: jax.Array, target: Pyramid, *,
                   layer_weights: Sequence[float] | None = None, style_weight: float = 0.0
                   ) -> tuple[jax.Array, dict[str, Any]]:
@@ -275,11 +326,13 @@ class ImageLoss:
                                        layer_weights=layer_weights,
                                        style_weight=self._style(style_weight))
 
-  def many_from_target(self, params: Any, xs: Sequence[jax.Array], target: Pyramid, *,
+  def many_from_target(self, params: Any, xs: Sequence[jax.Array],
+                       target: Pyramid | Sequence[Pyramid], *,
                        layer_weights: Sequence[float] | None = None,
                        style_weights: Sequence[float] | None = None
                        ) -> list[tuple[jax.Array, dict[str, Any]]]:
-    """Losses of all `xs` (e.g. [warp, fake]) with one network pass per scale."""
+    """Losses of all `xs` (e.g. [warp, fake]) with one network pass per scale; `target` is one
+    pyramid shared by all or one per input."""
     if style_weights is not None:
       style_weights = [self._style(w) for w in style_weights]
     return perceptual_losses_from_target(functools.partial(self.features, params), xs, target,

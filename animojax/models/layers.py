@@ -22,6 +22,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from animojax.ops import conv as conv_ops
+
 # Negative slope of every LeakyReLU in PIRenderer/AniMo.
 LRELU_SLOPE = 0.1
 # The papers initialise every Conv/Linear weight with N(0, 0.02) and every bias with 0.
@@ -36,14 +38,19 @@ def leaky_relu(x: jax.Array) -> jax.Array:
 
 def conv2d(in_features: int, out_features: int, kernel_size: int, *, stride: int = 1,
            padding: int | None = None, rngs: nnx.Rngs) -> nnx.Conv:
-  """PyTorch-style `Conv2d(in, out, k, stride, padding)`; padding defaults to k // 2."""
+  """PyTorch-style `Conv2d(in, out, k, stride, padding)`; padding defaults to k // 2.
+
+  Stride-1 convs with at most `conv_ops.FEW_CHANNELS` outputs run as `conv_ops.shift_sum`.
+  """
   if padding is None:
     padding = kernel_size // 2
   # Explicit symmetric padding: Flax 'SAME' pads asymmetrically for even kernels / strides,
   # which would shift PIRenderer's 4x4 stride-2 convs by half a pixel.
   return nnx.Conv(in_features, out_features, (kernel_size, kernel_size), (stride, stride),
                   padding=((padding, padding), (padding, padding)), kernel_init=WEIGHT_INIT,
-                  bias_init=BIAS_INIT, rngs=rngs)
+                  bias_init=BIAS_INIT, rngs=rngs,
+                  # Few-output convs (RGB/flow heads) as one wide GEMM; the rest go to lax.
+                  conv_general_dilated=conv_ops.conv_general_dilated)
 
 
 def conv_transpose2d(in_features: int, out_features: int, *, rngs: nnx.Rngs) -> nnx.ConvTranspose:

@@ -4,9 +4,9 @@ Loss per domain, PIRender's swap trick: the batch runs source→driving and driv
 (inputs source|driving, poses driving_pose|source_pose, targets driving|source, interleaved pair
 by pair so that a batch-sharded step moves no activations between devices); loss =
 2.5·Perc(warp, gt) [+ 4·(Perc(fake, gt) + 250·Style(fake, gt)) in the full stage]; the total
-sums the anime and human domains (reference models.md §1.5, §2.6). The
-target's loss features are computed once and shared by the warp and final terms, and in the full
-stage the warped and final images share one loss-network pass per scale.
+sums the anime and human domains (reference models.md §1.5, §2.6). The targets' loss features
+are computed once and shared by the warp and final terms; the (shared) loss network runs once
+per scale on both domains' targets and once on all their generated images.
 
 Speed knobs that leave the maths unchanged: `config.compute_dtype` (see `precision`) and
 `config.remat` ('none' | 'generator' | 'loss' | 'all': recompute those activations in the
@@ -21,6 +21,7 @@ from flax import nnx
 import jax
 import jax.numpy as jnp
 
+from animojax.losses import perceptual
 from animojax.models import animo as animo_model
 from animojax.train import augment
 from animojax.train import optim
@@ -54,20 +55,16 @@ def metrics_collection(stage):
   return clu_metrics.Collection.create(**fields)
 
 
-def interleave(a, b):
-  """[a0, b0, a1, b1, ...]: a batch of 2B whose every device shard holds its own pairs' rows.
+def swap_pairs(pair):
+  """(source→driving, driving→source) in one batch, interleaved pair by pair.
 
   PIRender concatenates [a; b]; on a batch-sharded mesh that moves half of every array to another
   device (and back in the backward pass). The losses are batch means, so the order is free.
   """
-  return jnp.stack([a, b], axis=1).reshape(2 * a.shape[0], *a.shape[1:])
-
-
-def swap_pairs(pair):
-  """(source→driving, driving→source) in one batch, interleaved pair by pair."""
-  inputs = interleave(pair['source'], pair['driving'])
-  poses = interleave(pair['driving_pose'], pair['source_pose'])
-  targets = interleave(pair['driving'], pair['source'])
+  interleave = perceptual.interleave
+  inputs = interleave([pair['source'], pair['driving']])
+  poses = interleave([pair['driving_pose'], pair['source_pose']])
+  targets = interleave([pair['driving'], pair['source']])
   return inputs, poses, targets
 
 
@@ -95,26 +92,33 @@ def reenactment_loss(generator, params, image_loss, loss_params, batch, *, stage
   """Total loss and its named terms over both domains.
 
   `params` are the model's parameter groups, already in the compute `dtype`; images and poses are
-  cast to it here. In the full stage the warped and the final image go through the loss network
-  together, one pass per scale.
+  cast to it here. The loss network is shared by the domains, so their images go through it
+  together: one pass per scale for both domains' targets, and one for all their generated images
+  (warped, and final in the full stage); every term is still computed per domain.
   """
-  total, terms = 0.0, {}
+  outs, targets = {}, []
   for domain in DOMAINS:
-    inputs, poses, targets = swap_pairs(batch[domain])
-    out = generator(params, inputs.astype(dtype), poses.astype(dtype), domain)
-    target = image_loss.target_pyramid(loss_params, targets.astype(dtype),
-                                       num_scales=loss_config.num_scales)
-    if stage == 'warp':
-      warp, _ = image_loss.from_target(loss_params, out['warp_image'], target)
+    inputs, poses, domain_targets = swap_pairs(batch[domain])
+    outs[domain] = generator(params, inputs.astype(dtype), poses.astype(dtype), domain)
+    targets.append(domain_targets.astype(dtype))
+  pyramids = image_loss.target_pyramids(loss_params, targets, num_scales=loss_config.num_scales)
+  kinds = ('warp',) if stage == 'warp' else ('warp', 'final')
+  images = {'warp': 'warp_image', 'final': 'fake_image'}
+  style_weight = {'warp': 0.0, 'final': loss_config.style_weight}
+  weight = {'warp': loss_config.warp_weight, 'final': loss_config.final_weight}
+  keys = [(domain, kind) for domain in DOMAINS for kind in kinds]
+  results = image_loss.many_from_target(
+      loss_params, [outs[d][images[k]] for d, k in keys],
+      [pyramids[DOMAINS.index(d)] for d, _ in keys],
+      style_weights=[style_weight[k] for _, k in keys])
+  total, terms = 0.0, {}
+  for (domain, kind), (loss, aux) in zip(keys, results):
+    if kind == 'warp':
+      terms[f'{domain}_warp'] = loss
     else:
-      (warp, _), (final, aux) = image_loss.many_from_target(
-          loss_params, [out['warp_image'], out['fake_image']], target,
-          style_weights=[0.0, loss_config.style_weight])
       terms[f'{domain}_final'] = aux['perceptual']
       terms[f'{domain}_style'] = aux['style']
-      total += loss_config.final_weight * final
-    terms[f'{domain}_warp'] = warp
-    total += loss_config.warp_weight * warp
+    total += weight[kind] * loss
   return total, terms
 
 

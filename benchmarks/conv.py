@@ -1,0 +1,73 @@
+"""Few-output convolutions: cuDNN (`lax.conv_general_dilated`) vs `animojax.ops.conv`'s shift-sum.
+
+  python benchmarks/conv.py                    # bf16, the AniMo/VGG shapes below
+  python benchmarks/conv.py --dtype=float32
+
+The shapes are the train step's convolutions with 2–3 output channels (batch 32 per generator
+call): forward, and forward + input and weight gradients. Wall clock between device syncs,
+median of `--repeats` runs of `--calls` back-to-back calls.
+"""
+
+import argparse
+import os
+import sys
+
+import jax
+import jax.numpy as jnp
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
+from animojax.ops import conv  # pylint: disable=g-import-not-at-top,wrong-import-position
+from benchmarks import timing  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+# (name, batch, size, c_in, c_out, kernel)
+SHAPES = (
+    ('EditingNet final 64->3 7x7', 32, 256, 64, 3, 7),
+    ('WarpingNet flow 256->2 7x7', 32, 64, 256, 2, 7),
+)
+DIMS = ('NHWC', 'HWIO', 'NHWC')
+
+
+def make_fns(conv_fn, k):
+  pad = ((k // 2, k // 2), (k // 2, k // 2))
+
+  def forward(x, w):
+    return conv_fn(x, w, (1, 1), pad, dimension_numbers=DIMS)
+
+  def grads(x, w, g):
+    return jax.grad(lambda x, w: jnp.vdot(forward(x, w).astype(jnp.float32), g),
+                    argnums=(0, 1))(x, w)
+
+  return jax.jit(forward), jax.jit(grads)
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split('\n\n', 1)[0])
+  parser.add_argument('--dtype', default='bfloat16')
+  parser.add_argument('--calls', type=int, default=20)
+  parser.add_argument('--repeats', type=int, default=5)
+  args = parser.parse_args()
+  dtype = jnp.dtype(args.dtype)
+  print(f'{jax.devices()[0].device_kind}, {args.dtype}, ms per call (median of {args.repeats})')
+  print('| convolution | cuDNN fwd | ours fwd | cuDNN fwd+grads | ours fwd+grads '
+        '| speed-up fwd+grads |')
+  print('|---|---:|---:|---:|---:|---:|')
+  for name, b, s, cin, cout, k in SHAPES:
+    keys = jax.random.split(jax.random.key(0), 3)
+    x = jax.random.normal(keys[0], (b, s, s, cin), dtype)
+    w = (jax.random.normal(keys[1], (k, k, cin, cout)) * 0.05).astype(dtype)
+    g = jax.random.normal(keys[2], (b, s, s, cout), jnp.float32)
+    times = []
+    for conv_fn in (jax.lax.conv_general_dilated, conv.conv_general_dilated):
+      forward, grads = make_fns(conv_fn, k)
+      row = []
+      for call in (lambda _: forward(x, w), lambda _: grads(x, w, g)):
+        median, _ = timing.timed(call, jax.block_until_ready, warmup=2, calls=args.calls,
+                                 repeats=args.repeats)
+        row.append(median * 1e3)
+      times.append(row)
+    print(f'| {name} | {times[0][0]:.3f} | {times[1][0]:.3f} | {times[0][1]:.3f} | '
+          f'{times[1][1]:.3f} | {times[0][1] / times[1][1]:.2f}x |', flush=True)
+
+
+if __name__ == '__main__':
+  main()
