@@ -83,6 +83,7 @@ def test_shift_sum_bf16_keeps_float32_accumulation():
     dict(rhs_dilation=(2, 2)),
     dict(feature_group_count=2, rhs_shape=(7, 7, 32, 2)),
     dict(dimension_numbers=('NCHW', 'OIHW', 'NCHW')),
+    dict(padding=((7, 3), (3, 3))),                         # Padding of a kernel size or more.
 ])
 def test_other_convolutions_go_to_lax(kwargs):
   args = dict(lhs_shape=(2, 16, 16, 64), rhs_shape=(7, 7, 64, 3), window_strides=(1, 1),

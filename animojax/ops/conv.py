@@ -66,7 +66,9 @@ def uses_shift_sum(lhs_shape, rhs_shape, window_strides, padding, lhs_dilation=N
   kh, kw, cin, cout = rhs_shape
   if kh * kw == 1 or not cout <= FEW_CHANNELS < cin:
     return False
-  return _padding_pairs(padding, (kh, kw)) is not None
+  pads = _padding_pairs(padding, (kh, kw))
+  # Padding beyond k - 1 only adds zero rows/columns; the cotangent gather assumes it does not.
+  return pads is not None and all(p < k for pair, k in zip(pads, (kh, kw)) for p in pair)
 
 
 def _out_hw(x_shape, kernel_hw, padding):
@@ -85,7 +87,11 @@ def _shift_add(z, padding, out_hw):
 
 
 def _shift_gather(g, padding, kernel_hw, in_hw):
-  """The transpose of `_shift_add`: dz[u, v, ky, kx] = g[u - ky + pt, v - kx + pl] (0 outside)."""
+  """The transpose of `_shift_add`: dz[u, v, ky, kx] = g[u - ky + pt, v - kx + pl] (0 outside).
+
+  XLA emits this stack of C_out-channel slices as an element-wise concatenation, ≈ 20× its
+  memory time on an H100 (benchmarks/RESULTS.md): the op's slowest part, left for a kernel.
+  """
   (pt, pb), (pl, pr) = padding
   kh, kw = kernel_hw
   h, w = in_hw
