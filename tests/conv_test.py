@@ -15,6 +15,12 @@ from tests.conftest import assert_close
 DIMS = ('NHWC', 'HWIO', 'NHWC')
 
 
+@pytest.fixture(autouse=True)
+def shift_sum_on_this_backend(monkeypatch):
+  """The shift-sum is only chosen on GPUs; test its maths on whatever backend runs the tests."""
+  monkeypatch.setattr(conv, 'SHIFT_SUM_BACKENDS', (jax.default_backend(),))
+
+
 def torch_conv(x, kernel, padding, cotangent):
   """conv2d output and d/d(x, kernel) of sum(out * cotangent), float64, NHWC / HWIO."""
   (pt, pb), (pl, pr) = padding
@@ -106,10 +112,14 @@ def test_string_padding_and_fallback_values():
     assert_close(got, want, 1e-5)
 
 
-def test_model_heads_use_the_shift_sum():
-  """layers.conv2d routes the RGB / flow heads through it (no lax convolution in the jaxpr)."""
+def test_model_heads_use_the_shift_sum(monkeypatch):
+  """layers.conv2d routes the RGB / flow heads through it (no lax convolution in the jaxpr) on
+  the backends that use it, and not elsewhere."""
   head = layers.conv2d(64, 3, 7, rngs=nnx.Rngs(0))
   jaxpr = jax.make_jaxpr(head)(jnp.zeros((1, 16, 16, 64)))
   assert 'conv_general_dilated' not in str(jaxpr)
   body = layers.conv2d(64, 64, 3, rngs=nnx.Rngs(0))
   assert 'conv_general_dilated' in str(jax.make_jaxpr(body)(jnp.zeros((1, 16, 16, 64))))
+  monkeypatch.setattr(conv, 'SHIFT_SUM_BACKENDS', ())
+  retraced = jax.make_jaxpr(lambda x: head(x))  # pylint: disable=unnecessary-lambda
+  assert 'conv_general_dilated' in str(retraced(jnp.zeros((1, 16, 16, 64))))

@@ -17,8 +17,9 @@ The mirror case, 3 input channels (RGB in), stays with cuDNN: building its patch
 (an im2col GEMM) measured 2–4× slower than cuDNN on the H100.
 
 `conv_general_dilated` has `jax.lax.conv_general_dilated`'s signature, so it plugs into
-`flax.nnx.Conv(conv_general_dilated=...)`; every convolution this formulation does not cover
-(strides, dilations, groups, wide outputs, other layouts) goes to the lax op.
+`flax.nnx.Conv(conv_general_dilated=...)`; it uses the shift-sum on CUDA GPUs only (where it was
+measured; slower on CPUs), and every convolution the formulation does not cover (strides,
+dilations, groups, wide outputs, other layouts) goes to the lax op.
 """
 
 import functools
@@ -28,6 +29,9 @@ import jax.numpy as jnp
 
 # Convolutions with at most this many output channels (and more inputs) use the shift-sum.
 FEW_CHANNELS = 4
+# Backends where it is measured faster than the lax convolution: on an H100 (benchmarks/conv.py);
+# on CPUs it made the demo train step 19% slower, and TPUs are unmeasured.
+SHIFT_SUM_BACKENDS = ('gpu',)
 _NHWC = ('NHWC', 'HWIO', 'NHWC')
 
 
@@ -146,8 +150,10 @@ def shift_sum(x, kernel, padding, *, precision=None):
 def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
                          dimension_numbers=None, feature_group_count=1, batch_group_count=1,
                          precision=None, preferred_element_type=None, **kwargs):
-  """`jax.lax.conv_general_dilated`, with few-output stride-1 convolutions as a shift-sum."""
-  if (lhs.dtype == rhs.dtype and kwargs.get('out_sharding') is None
+  """`jax.lax.conv_general_dilated`, with few-output stride-1 convolutions as a shift-sum on the
+  backends in `SHIFT_SUM_BACKENDS` (the default backend decides, as for the trainer's step)."""
+  if (jax.default_backend() in SHIFT_SUM_BACKENDS and lhs.dtype == rhs.dtype
+      and kwargs.get('out_sharding') is None
       and uses_shift_sum(lhs.shape, rhs.shape, window_strides, padding, lhs_dilation, rhs_dilation,
                          dimension_numbers, feature_group_count, batch_group_count)):
     y = shift_sum(lhs, rhs, _padding_pairs(padding, rhs.shape[:2]), precision=precision)
