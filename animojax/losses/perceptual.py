@@ -318,14 +318,6 @@ class ImageLoss:
     """Several targets' pyramids with one network pass per scale (see `feature_pyramids`)."""
     return feature_pyramids(functools.partial(self.features, params), ys, num_scales)
 
-  def from_target(self, params: Any, x: jax.Array, target: Pyramid, *,
-                  layer_weights: Sequence[float] | None = None, style_weight: float = 0.0
-                  ) -> tuple[jax.Array, dict[str, Any]]:
-    """Loss of `x` against a `target_pyramid`; see `perceptual_losses_from_target`."""
-    return perceptual_loss_from_target(functools.partial(self.features, params), x, target,
-                                       layer_weights=layer_weights,
-                                       style_weight=self._style(style_weight))
-
   def many_from_target(self, params: Any, xs: Sequence[jax.Array],
                        target: Pyramid | Sequence[Pyramid], *,
                        layer_weights: Sequence[float] | None = None,

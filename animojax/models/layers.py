@@ -40,7 +40,8 @@ def conv2d(in_features: int, out_features: int, kernel_size: int, *, stride: int
            padding: int | None = None, rngs: nnx.Rngs) -> nnx.Conv:
   """PyTorch-style `Conv2d(in, out, k, stride, padding)`; padding defaults to k // 2.
 
-  Stride-1 convs with at most `conv_ops.FEW_CHANNELS` outputs run as `conv_ops.shift_sum`.
+  On GPUs, stride-1 convs with at most `conv_ops.FEW_CHANNELS` outputs run as
+  `conv_ops.shift_sum`.
   """
   if padding is None:
     padding = kernel_size // 2

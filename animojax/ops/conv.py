@@ -35,13 +35,10 @@ SHIFT_SUM_BACKENDS = ('gpu',)
 _NHWC = ('NHWC', 'HWIO', 'NHWC')
 
 
-def _padding_pairs(padding, kernel_hw):
+def _padding_pairs(padding, lhs_shape, kernel_hw):
+  """((top, bottom), (left, right)) of a stride-1 conv, or None if not two non-negative pairs."""
   if isinstance(padding, str):
-    if padding == 'VALID':
-      return ((0, 0), (0, 0))
-    if padding == 'SAME':
-      return tuple(((k - 1) // 2, k // 2) for k in kernel_hw)
-    return None
+    return tuple(jax.lax.padtype_to_pads(lhs_shape[1:3], kernel_hw, (1, 1), padding))
   pairs = tuple(tuple(int(v) for v in p) for p in padding)
   return pairs if len(pairs) == 2 and all(len(p) == 2 and min(p) >= 0 for p in pairs) else None
 
@@ -70,7 +67,7 @@ def uses_shift_sum(lhs_shape, rhs_shape, window_strides, padding, lhs_dilation=N
   kh, kw, cin, cout = rhs_shape
   if kh * kw == 1 or not cout <= FEW_CHANNELS < cin:
     return False
-  pads = _padding_pairs(padding, (kh, kw))
+  pads = _padding_pairs(padding, lhs_shape, (kh, kw))
   # Padding beyond k - 1 only adds zero rows/columns; the cotangent gather assumes it does not.
   return pads is not None and all(p < k for pair, k in zip(pads, (kh, kw)) for p in pair)
 
@@ -156,7 +153,8 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, r
       and kwargs.get('out_sharding') is None
       and uses_shift_sum(lhs.shape, rhs.shape, window_strides, padding, lhs_dilation, rhs_dilation,
                          dimension_numbers, feature_group_count, batch_group_count)):
-    y = shift_sum(lhs, rhs, _padding_pairs(padding, rhs.shape[:2]), precision=precision)
+    y = shift_sum(lhs, rhs, _padding_pairs(padding, lhs.shape, rhs.shape[:2]),
+                  precision=precision)
     return y if preferred_element_type is None else y.astype(preferred_element_type)
   return jax.lax.conv_general_dilated(
       lhs, rhs, window_strides, padding, lhs_dilation=lhs_dilation, rhs_dilation=rhs_dilation,

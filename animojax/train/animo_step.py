@@ -101,7 +101,8 @@ def reenactment_loss(generator, params, image_loss, loss_params, batch, *, stage
     inputs, poses, domain_targets = swap_pairs(batch[domain])
     outs[domain] = generator(params, inputs.astype(dtype), poses.astype(dtype), domain)
     targets.append(domain_targets.astype(dtype))
-  pyramids = image_loss.target_pyramids(loss_params, targets, num_scales=loss_config.num_scales)
+  pyramids = dict(zip(DOMAINS, image_loss.target_pyramids(loss_params, targets,
+                                                         num_scales=loss_config.num_scales)))
   kinds = ('warp',) if stage == 'warp' else ('warp', 'final')
   images = {'warp': 'warp_image', 'final': 'fake_image'}
   style_weight = {'warp': 0.0, 'final': loss_config.style_weight}
@@ -109,7 +110,7 @@ def reenactment_loss(generator, params, image_loss, loss_params, batch, *, stage
   keys = [(domain, kind) for domain in DOMAINS for kind in kinds]
   results = image_loss.many_from_target(
       loss_params, [outs[d][images[k]] for d, k in keys],
-      [pyramids[DOMAINS.index(d)] for d, _ in keys],
+      [pyramids[d] for d, _ in keys],
       style_weights=[style_weight[k] for _, k in keys])
   total, terms = 0.0, {}
   for (domain, kind), (loss, aux) in zip(keys, results):
