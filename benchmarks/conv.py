@@ -1,11 +1,12 @@
-"""Few-output convolutions: cuDNN (`lax.conv_general_dilated`) vs `animojax.ops.conv`'s shift-sum.
+"""Few-channel convolutions: cuDNN (`lax.conv_general_dilated`) vs `animojax.ops.conv`'s kernels.
 
   python benchmarks/conv.py                    # bf16, the AniMo/VGG shapes below
-  python benchmarks/conv.py --dtype=float32
 
-The shapes are the train step's convolutions with 2–3 output channels (batch 32 per generator
-call): forward, and forward + input and weight gradients. Wall clock between device syncs,
-median of `--repeats` runs of `--calls` back-to-back calls.
+The shapes are the train step's convolutions with 2–3 channels on one side (batch 32 per
+generator call; VGG's conv1_1 at 64 images): forward, input gradient and weight gradient, each
+jitted alone (XLA drops the unused parts of the custom VJP). Ours = `few_channel_conv`, whose
+forward for a narrow output is cuDNN's own. Wall clock between device syncs, median of
+`--repeats` runs of `--calls` back-to-back calls.
 """
 
 import argparse
@@ -23,6 +24,9 @@ from benchmarks import timing  # pylint: disable=g-import-not-at-top,wrong-impor
 SHAPES = (
     ('EditingNet final 64->3 7x7', 32, 256, 64, 3, 7),
     ('WarpingNet flow 256->2 7x7', 32, 64, 256, 2, 7),
+    ('EditingNet input 3->64 7x7', 32, 256, 3, 64, 7),
+    ('WarpingNet input 3->32 7x7', 32, 256, 3, 32, 7),
+    ('VGG19 conv1_1 3->64 3x3', 64, 256, 3, 64, 3),
 )
 DIMS = ('NHWC', 'HWIO', 'NHWC')
 
@@ -31,13 +35,17 @@ def make_fns(conv_fn, k):
   pad = ((k // 2, k // 2), (k // 2, k // 2))
 
   def forward(x, w):
-    return conv_fn(x, w, (1, 1), pad, dimension_numbers=DIMS)
+    return conv_fn(x, w, pad)
 
-  def grads(x, w, g):
-    return jax.grad(lambda x, w: jnp.vdot(forward(x, w).astype(jnp.float32), g),
-                    argnums=(0, 1))(x, w)
+  def grad(argnum):
+    return lambda x, w, g: jax.grad(
+        lambda x, w: jnp.vdot(forward(x, w).astype(jnp.float32), g), argnums=argnum)(x, w)
 
-  return jax.jit(forward), jax.jit(grads)
+  return jax.jit(forward), jax.jit(grad(0)), jax.jit(grad(1))
+
+
+def cudnn(x, w, pad):
+  return jax.lax.conv_general_dilated(x, w, (1, 1), pad, dimension_numbers=DIMS)
 
 
 def main():
@@ -47,9 +55,9 @@ def main():
   parser.add_argument('--repeats', type=int, default=5)
   args = parser.parse_args()
   dtype = jnp.dtype(args.dtype)
-  print(f'{jax.devices()[0].device_kind}, {args.dtype}, ms per call (median of {args.repeats})')
-  print('| convolution | cuDNN fwd | ours fwd | cuDNN fwd+grads | ours fwd+grads '
-        '| speed-up fwd+grads |')
+  print(f'{jax.devices()[0].device_kind}, {args.dtype}, ms per call (median of {args.repeats}),'
+        ' cuDNN / ours')
+  print('| convolution | forward | input gradient | weight gradient | all three | speed-up |')
   print('|---|---:|---:|---:|---:|---:|')
   for name, b, s, cin, cout, k in SHAPES:
     keys = jax.random.split(jax.random.key(0), 3)
@@ -57,16 +65,17 @@ def main():
     w = (jax.random.normal(keys[1], (k, k, cin, cout)) * 0.05).astype(dtype)
     g = jax.random.normal(keys[2], (b, s, s, cout), jnp.float32)
     times = []
-    for conv_fn in (jax.lax.conv_general_dilated, conv.conv_general_dilated):
-      forward, grads = make_fns(conv_fn, k)
+    for conv_fn in (cudnn, conv.few_channel_conv):
+      forward, input_grad, weight_grad = make_fns(conv_fn, k)
       row = []
-      for call in (lambda _: forward(x, w), lambda _: grads(x, w, g)):
+      for call in (lambda _: forward(x, w), lambda _: input_grad(x, w, g),
+                   lambda _: weight_grad(x, w, g)):
         median, _ = timing.timed(call, jax.block_until_ready, warmup=2, calls=args.calls,
                                  repeats=args.repeats)
         row.append(median * 1e3)
-      times.append(row)
-    print(f'| {name} | {times[0][0]:.3f} | {times[1][0]:.3f} | {times[0][1]:.3f} | '
-          f'{times[1][1]:.3f} | {times[0][1] / times[1][1]:.2f}x |', flush=True)
+      times.append(row + [sum(row)])
+    cells = ' | '.join(f'{a:.3f} / {b:.3f}' for a, b in zip(*times))
+    print(f'| {name} | {cells} | {times[0][3] / times[1][3]:.2f}x |', flush=True)
 
 
 if __name__ == '__main__':

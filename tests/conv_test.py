@@ -1,4 +1,5 @@
-"""Tests for animojax.ops.conv: the few-output shift-sum convolution against torch's conv2d."""
+"""Tests for animojax.ops.conv / conv_triton: the few-channel convolution kernels (run in Pallas's
+interpreter here) against torch's conv2d, their routing, and their FLOP count."""
 
 from flax import nnx
 import jax
@@ -8,17 +9,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from animojax.losses import vgg19
 from animojax.models import layers
 from animojax.ops import conv
+from animojax.ops import conv_triton
+from animojax.utils import flops
 from tests.conftest import assert_close
 
 DIMS = ('NHWC', 'HWIO', 'NHWC')
-
-
-@pytest.fixture(autouse=True)
-def shift_sum_on_this_backend(monkeypatch):
-  """The shift-sum is only chosen on GPUs; test its maths on whatever backend runs the tests."""
-  monkeypatch.setattr(conv, 'SHIFT_SUM_BACKENDS', (jax.default_backend(),))
 
 
 def torch_conv(x, kernel, padding, cotangent):
@@ -37,7 +35,7 @@ def torch_conv(x, kernel, padding, cotangent):
 
 def ours(x, kernel, padding, cotangent):
   def loss(x, kernel):
-    out = conv.conv_general_dilated(x, kernel, (1, 1), padding, dimension_numbers=DIMS)
+    out = conv.few_channel_conv(x, kernel, padding, interpret=True)
     return jnp.vdot(out.astype(jnp.float32), cotangent), out
 
   (_, out), grads = jax.jit(jax.value_and_grad(loss, argnums=(0, 1), has_aux=True))(x, kernel)
@@ -45,32 +43,36 @@ def ours(x, kernel, padding, cotangent):
 
 
 @pytest.mark.parametrize('cin,cout,k,padding', [
+    (3, 32, 7, ((3, 3), (3, 3))),   # The 7x7 input convs (RGB in).
+    (3, 48, 3, ((1, 1), (1, 1))),   # VGG19's conv1_1 shape (a width that is not a power of 2).
     (16, 3, 7, ((3, 3), (3, 3))),   # The EditingNet's RGB output conv.
-    (24, 2, 7, ((3, 3), (3, 3))),   # The WarpingNet's flow head.
-    (8, 3, 4, ((1, 2), (2, 1))),    # Even kernel, asymmetric padding.
-    (8, 1, 3, ((0, 0), (2, 0))),    # One-sided padding: a smaller, shifted output.
+    (32, 2, 7, ((3, 3), (3, 3))),   # The WarpingNet's flow head.
+    (16, 3, 4, ((1, 2), (2, 1))),   # Even kernel, asymmetric padding.
+    (2, 16, 3, ((0, 0), (2, 0))),   # One-sided padding: a smaller, shifted output.
+    (16, 1, 3, ((4, 0), (0, 5))),   # Padding beyond the kernel: zero rows/columns.
 ])
-def test_shift_sum_matches_torch_conv2d(cin, cout, k, padding):
+def test_few_channel_conv_matches_torch_conv2d(cin, cout, k, padding):
   rng = np.random.default_rng(cin + cout + k)
   x = rng.standard_normal((2, 11, 9, cin)).astype(np.float32)
   kernel = (rng.standard_normal((k, k, cin, cout)) * 0.2).astype(np.float32)
   (pt, pb), (pl, pr) = padding
   out_shape = (2, 11 + pt + pb - k + 1, 9 + pl + pr - k + 1, cout)
   cotangent = rng.standard_normal(out_shape).astype(np.float32)
-  assert conv.uses_shift_sum(x.shape, kernel.shape, (1, 1), padding, dimension_numbers=DIMS)
+  assert conv.uses_kernels(x.shape, kernel.shape, (1, 1), padding, dimension_numbers=DIMS)
   with jax.default_matmul_precision('highest'):
     got = ours(x, kernel, padding, cotangent)
   for actual, expected in zip(got, torch_conv(x, kernel, padding, cotangent)):
     assert_close(actual, expected, 1e-5)
 
 
-def test_shift_sum_bf16_keeps_float32_accumulation():
+@pytest.mark.parametrize('cin,cout', [(3, 64), (64, 3)])
+def test_bf16_keeps_float32_accumulation(cin, cout):
   """bf16 in and out, float32 inside: as close to the float64 result as cuDNN's bf16 conv."""
   rng = np.random.default_rng(0)
-  x = rng.standard_normal((2, 16, 16, 64)).astype(np.float32)
-  kernel = (rng.standard_normal((7, 7, 64, 3)) * 0.02).astype(np.float32)
+  x = rng.standard_normal((2, 16, 16, cin)).astype(np.float32)
+  kernel = (rng.standard_normal((7, 7, cin, cout)) * 0.02).astype(np.float32)
   padding = ((3, 3), (3, 3))
-  cotangent = rng.standard_normal((2, 16, 16, 3)).astype(np.float32)
+  cotangent = rng.standard_normal((2, 16, 16, cout)).astype(np.float32)
   x16, k16 = jnp.asarray(x, jnp.bfloat16), jnp.asarray(kernel, jnp.bfloat16)
   got = ours(x16, k16, padding, cotangent)
   expected = torch_conv(np.asarray(x16, np.float32), np.asarray(k16, np.float32), padding,
@@ -81,45 +83,102 @@ def test_shift_sum_bf16_keeps_float32_accumulation():
     assert_close(actual, want, 2**-7)
 
 
+def test_weight_gradient_sums_every_pixel_range():
+  """Several pixel ranges (the last one partial) and channel blocks add up to the full sum."""
+  rng = np.random.default_rng(2)
+  src = jnp.asarray(rng.standard_normal((3, 7, 5, 2)), jnp.float32)
+  big = jnp.asarray(rng.standard_normal((3, 7, 5, 40)), jnp.float32)
+  want = conv_triton.weight_gradient(src, big, kernel_hw=(3, 3), sign=1, offset=(-1, -1),
+                                     interpret=True, splits=1)
+  got = conv_triton.weight_gradient(src, big, kernel_hw=(3, 3), sign=1, offset=(-1, -1),
+                                    interpret=True, bm=16, bn=16, splits=4)
+  patches = jax.lax.conv_general_dilated_patches(  # [B, H, W, C·kh·kw], channel-major
+      src, (3, 3), (1, 1), ((1, 1), (1, 1)), dimension_numbers=DIMS,
+      precision=jax.lax.Precision.HIGHEST)
+  reference = jnp.einsum('bhwk,bhwn->kn', patches, big, precision='highest')
+  reference = reference.reshape(2, 3, 3, 40).transpose(1, 2, 0, 3)
+  assert_close(want, reference, 1e-5)
+  assert_close(got, reference, 1e-5)
+
+
 @pytest.mark.parametrize('kwargs', [
-    dict(rhs_shape=(7, 7, 3, 64)),                          # Many outputs: cuDNN is fine.
+    dict(rhs_shape=(7, 7, 32, 64)),                         # Wide on both sides: cuDNN is fine.
     dict(rhs_shape=(1, 1, 64, 3)),                          # 1x1: already one GEMM.
     dict(rhs_shape=(3, 3, 3, 3)),                           # Few on both sides.
+    dict(rhs_shape=(3, 3, 3, 40)),                          # Wide side not in blocks of 16.
     dict(window_strides=(2, 2)),
     dict(rhs_dilation=(2, 2)),
     dict(feature_group_count=2, rhs_shape=(7, 7, 32, 2)),
     dict(dimension_numbers=('NCHW', 'OIHW', 'NCHW')),
-    dict(padding=((7, 3), (3, 3))),                         # Padding of a kernel size or more.
+    dict(padding=((0, 0), (0, 0)), lhs_shape=(2, 5, 5, 64)),  # Kernel larger than the input.
 ])
 def test_other_convolutions_go_to_lax(kwargs):
   args = dict(lhs_shape=(2, 16, 16, 64), rhs_shape=(7, 7, 64, 3), window_strides=(1, 1),
               padding=((3, 3), (3, 3)), dimension_numbers=DIMS)
-  assert conv.uses_shift_sum(**args)
+  assert conv.uses_kernels(**args)
   args.update(kwargs)
-  assert not conv.uses_shift_sum(**args)
+  assert not conv.uses_kernels(**args)
 
 
 def test_string_padding_and_fallback_values():
   rng = np.random.default_rng(1)
-  x = jnp.asarray(rng.standard_normal((2, 10, 10, 8)), jnp.float32)
-  for kernel_shape, padding in (((3, 3, 8, 2), 'SAME'), ((4, 4, 8, 3), 'SAME'),
-                                ((3, 3, 8, 2), 'VALID'), ((3, 3, 8, 16), 'SAME')):
+  x = jnp.asarray(rng.standard_normal((2, 10, 10, 16)), jnp.float32)
+  for kernel_shape, padding in (((3, 3, 16, 2), 'SAME'), ((4, 4, 16, 3), 'SAME'),
+                                ((3, 3, 16, 2), 'VALID'), ((3, 3, 16, 16), 'SAME')):
     kernel = jnp.asarray(rng.standard_normal(kernel_shape), jnp.float32)
     with jax.default_matmul_precision('highest'):
       got = conv.conv_general_dilated(x, kernel, (1, 1), padding, dimension_numbers=DIMS)
       want = jax.lax.conv_general_dilated(x, kernel, (1, 1), padding, dimension_numbers=DIMS,
                                           precision='highest')
+      if kernel_shape[-1] <= conv_triton.FEW:
+        pads = jax.lax.padtype_to_pads(x.shape[1:3], kernel_shape[:2], (1, 1), padding)
+        kernels = conv.few_channel_conv(x, kernel, pads, interpret=True)
+        assert_close(kernels, want, 1e-5)
     assert_close(got, want, 1e-5)
 
 
-def test_model_heads_use_the_shift_sum(monkeypatch):
-  """layers.conv2d routes the RGB / flow heads through it (no lax convolution in the jaxpr) on
-  the backends that use it, and not elsewhere."""
+def _ops(fn, *args):
+  """(our kernels in fn's jaxpr, lax convolutions in it)."""
+  text = str(jax.make_jaxpr(fn)(*args))
+  return text.count('name=few_channel_'), text.count('conv_general_dilated')
+
+
+def test_models_route_few_channel_convs_to_the_kernels(monkeypatch):
+  """On a kernel backend, bf16 RGB-in and RGB/flow-out convs (layers.conv2d, VGG19's conv1_1)
+  trace to the kernels (a narrow output's forward stays cuDNN's); float32, wide convs and other
+  backends keep lax."""
+  monkeypatch.setattr(conv, 'KERNEL_BACKENDS', (jax.default_backend(),))
+  def train(module):
+    return lambda x: jax.grad(lambda x: module(x).astype(jnp.float32).sum())(x)
   head = layers.conv2d(64, 3, 7, rngs=nnx.Rngs(0))
-  jaxpr = jax.make_jaxpr(head)(jnp.zeros((1, 16, 16, 64)))
-  assert 'conv_general_dilated' not in str(jaxpr)
+  x64 = jnp.zeros((1, 16, 16, 64), jnp.float32)
+  assert _ops(train(head), x64) == (0, 2)  # float32 keeps cuDNN
+  # The train step casts the parameters to the policy's dtype (here by hand).
+  nnx.update(head, jax.tree.map(lambda a: a.astype(jnp.bfloat16), nnx.state(head)))
+  x64 = x64.astype(jnp.bfloat16)
+  assert _ops(head, x64) == (0, 1)
+  assert _ops(train(head), x64) == (2, 1)  # input and weight gradients
+  rgb_in = layers.conv2d(3, 32, 7, rngs=nnx.Rngs(0))
+  nnx.update(rgb_in, jax.tree.map(lambda a: a.astype(jnp.bfloat16), nnx.state(rgb_in)))
+  # (a custom VJP traces both gradients; XLA drops the unused one)
+  assert _ops(train(rgb_in), jnp.zeros((1, 16, 16, 3), jnp.bfloat16)) == (3, 0)
   body = layers.conv2d(64, 64, 3, rngs=nnx.Rngs(0))
-  assert 'conv_general_dilated' in str(jax.make_jaxpr(body)(jnp.zeros((1, 16, 16, 64))))
-  monkeypatch.setattr(conv, 'SHIFT_SUM_BACKENDS', ())
-  retraced = jax.make_jaxpr(lambda x: head(x))  # pylint: disable=unnecessary-lambda
-  assert 'conv_general_dilated' in str(retraced(jnp.zeros((1, 16, 16, 64))))
+  assert _ops(body, x64)[0] == 0
+  loss_net = vgg19.VGG19Features(('relu1_1',), dtype=jnp.bfloat16, rngs=nnx.Rngs(0))
+  assert _ops(loss_net, jnp.zeros((1, 16, 16, 3))) == (1, 0)
+  monkeypatch.setattr(conv, 'KERNEL_BACKENDS', ())
+  assert _ops(train(rgb_in), jnp.zeros((1, 16, 16, 3), jnp.bfloat16)) == (0, 2)
+
+
+def test_flops_of_the_kernels_match_lax():
+  """utils.flops counts the kernels (their cost estimates) as the convolution they compute."""
+  for cin, cout in ((3, 16), (16, 3)):
+    x, kernel = jnp.zeros((2, 8, 8, cin)), jnp.zeros((3, 3, cin, cout))
+    def train(fn):
+      return lambda x, k: jax.grad(lambda x, k: fn(x, k).sum(), argnums=(0, 1))(x, k)
+    lax_conv = lambda x, k: jax.lax.conv_general_dilated(x, k, (1, 1), ((1, 1), (1, 1)),
+                                                         dimension_numbers=DIMS)
+    ours_conv = lambda x, k: conv.few_channel_conv(x, k, ((1, 1), (1, 1)), interpret=True)
+    want = flops.matmul_flops(jax.make_jaxpr(train(lax_conv))(x, kernel))
+    assert want == 3 * 2 * (2 * 8 * 8) * 9 * cin * cout
+    assert flops.matmul_flops(jax.make_jaxpr(train(ours_conv))(x, kernel)) == want

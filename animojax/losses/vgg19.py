@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from animojax.convert import vgg19 as vgg19_convert
+from animojax.ops import conv as conv_ops
 from animojax.utils import tree as tree_utils
 
 TAPS = ('relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu5_1')
@@ -75,7 +76,9 @@ class VGG19Features(nnx.Module):
       setattr(self, name, nnx.Conv(
           cin, cout, kernel_size=(3, 3), padding=((1, 1), (1, 1)), dtype=dtype,
           param_dtype=jnp.float32, kernel_init=jax.nn.initializers.he_normal(),
-          bias_init=jax.nn.initializers.zeros, rngs=rngs))
+          bias_init=jax.nn.initializers.zeros, rngs=rngs,
+          # conv1_1 (RGB in) runs on the few-channel kernels on GPUs; the rest go to lax.
+          conv_general_dilated=conv_ops.conv_general_dilated))
       layer_names.append(name)
       if name == last_conv:
         break

@@ -40,8 +40,8 @@ def conv2d(in_features: int, out_features: int, kernel_size: int, *, stride: int
            padding: int | None = None, rngs: nnx.Rngs) -> nnx.Conv:
   """PyTorch-style `Conv2d(in, out, k, stride, padding)`; padding defaults to k // 2.
 
-  On GPUs, stride-1 convs with at most `conv_ops.FEW_CHANNELS` outputs run as
-  `conv_ops.shift_sum`.
+  On GPUs, stride-1 bf16 convs with at most `conv_triton.FEW` channels on one side (RGB in or
+  out, the flow head) run on the Pallas kernels of `conv_ops.few_channel_conv`.
   """
   if padding is None:
     padding = kernel_size // 2
@@ -50,7 +50,7 @@ def conv2d(in_features: int, out_features: int, kernel_size: int, *, stride: int
   return nnx.Conv(in_features, out_features, (kernel_size, kernel_size), (stride, stride),
                   padding=((padding, padding), (padding, padding)), kernel_init=WEIGHT_INIT,
                   bias_init=BIAS_INIT, rngs=rngs,
-                  # Few-output convs (RGB/flow heads) as one wide GEMM; the rest go to lax.
+                  # Few-channel convs (RGB in/out, flow) on our kernels; the rest go to lax.
                   conv_general_dilated=conv_ops.conv_general_dilated)
 
 

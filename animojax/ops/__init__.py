@@ -1,4 +1,4 @@
-"""Numerical ops shared by the models (warping, resizing)."""
+"""Numerical ops shared by the models (warping, resizing, few-channel convolutions)."""
 
 from animojax.ops.warp import check_padding_mode
 from animojax.ops.warp import flow_to_deformation

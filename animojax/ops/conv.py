@@ -1,37 +1,35 @@
-"""Stride-1 convolutions with a few output channels, computed as one wide GEMM.
+"""Stride-1 convolutions with a few channels on one side, by Pallas Triton kernels on GPUs.
 
-cuDNN runs the 7×7 convolutions that end PIRenderer/AniMo's networks — the EditingNet's
-64 → 3 RGB output and the WarpingNet's 256 → 2 flow head — far below the tensor-core rate: with
-2–3 output channels the implicit GEMM's tiles are mostly empty (`benchmarks/conv.py`). The
-`shift_sum` formulation turns them into one wide GEMM plus a memory pass:
+cuDNN runs the convolutions with 2–3 channels on one side far below the tensor-core rate — RGB in
+(the 7×7 3 → 64 / 3 → 32 input convs of the EditingNet and WarpingNet, VGG19's 3×3 conv1_1 in the
+loss) and RGB/flow out (the EditingNet's 7×7 64 → 3 output, the WarpingNet's 7×7 256 → 2 flow
+head): its implicit GEMM tiles are mostly empty and it falls back to "indexed" or non-tensor-core
+kernels (`benchmarks/conv.py`, `benchmarks/RESULTS.md`). `few_channel_conv` computes such a
+convolution and both its gradients with the implicit-GEMM kernels of `conv_triton`:
 
-  z = x @ [kernel of every (tap, output channel)]   `[pixels, C_in] @ [C_in, kh·kw·C_out]`
-  y[i, j] = Σ_{ky, kx} z[i + ky - pt, j + kx - pl, (ky, kx)]    (the shifted sum)
+  forward          correlate(x, W)                    (x's patches gathered inside the GEMM);
+                   cuDNN's when the output is the narrow side (as fast or faster there)
+  input gradient   correlate(g, W mirrored, transposed)
+  weight gradient  patches of the few-channel side (x, or g when the output is the narrow one)
+                   times the other side, summed over pixel ranges.
 
-Its VJP is written out: the contributions' cotangent is a gather of the output cotangent (kept in
-the compute dtype), after which the input and weight gradients are one GEMM each. Same
-convolution and accumulation precision (float32 inside the GEMMs and for the contributions);
-only the summation order differs from cuDNN's.
-
-The mirror case, 3 input channels (RGB in), stays with cuDNN: building its patches with XLA ops
-(an im2col GEMM) measured 2–4× slower than cuDNN on the H100.
+Float32 accumulation as cuDNN; only the summation order differs.
 
 `conv_general_dilated` has `jax.lax.conv_general_dilated`'s signature, so it plugs into
-`flax.nnx.Conv(conv_general_dilated=...)`; it uses the shift-sum on CUDA GPUs only (where it was
-measured; slower on CPUs), and every convolution the formulation does not cover (strides,
-dilations, groups, wide outputs, other layouts) goes to the lax op.
+`flax.nnx.Conv(conv_general_dilated=...)`. It uses the kernels on CUDA GPUs for 16-bit inputs
+(the bf16 policy; float32 keeps cuDNN and its precision flags) and sends every convolution they do
+not cover (strides, dilations, groups, other layouts, wide on both sides) to the lax op.
 """
 
 import functools
 
 import jax
-import jax.numpy as jnp
 
-# Convolutions with at most this many output channels (and more inputs) use the shift-sum.
-FEW_CHANNELS = 4
-# Backends where it is measured faster than the lax convolution: on an H100 (benchmarks/conv.py);
-# on CPUs it made the demo train step 19% slower, and TPUs are unmeasured.
-SHIFT_SUM_BACKENDS = ('gpu',)
+from animojax.ops import conv_triton
+
+# Backends that run the Pallas Triton kernels (CUDA GPUs).
+KERNEL_BACKENDS = ('gpu',)
+KERNEL_DTYPES = ('bfloat16', 'float16')
 _NHWC = ('NHWC', 'HWIO', 'NHWC')
 
 
@@ -52,10 +50,15 @@ def _is_nhwc(dimension_numbers):
   return tuple(dimension_numbers) == _NHWC
 
 
-def uses_shift_sum(lhs_shape, rhs_shape, window_strides, padding, lhs_dilation=None,
-                   rhs_dilation=None, dimension_numbers=None, feature_group_count=1,
-                   batch_group_count=1) -> bool:
-  """Whether `conv_general_dilated` computes these arguments as a shift-sum."""
+def _out_hw(x_shape, kernel_hw, padding):
+  (pt, pb), (pl, pr) = padding
+  return (x_shape[1] + pt + pb - kernel_hw[0] + 1, x_shape[2] + pl + pr - kernel_hw[1] + 1)
+
+
+def uses_kernels(lhs_shape, rhs_shape, window_strides, padding, lhs_dilation=None,
+                 rhs_dilation=None, dimension_numbers=None, feature_group_count=1,
+                 batch_group_count=1) -> bool:
+  """Whether these convolution arguments are in `few_channel_conv`'s scope (any backend)."""
   if len(lhs_shape) != 4 or len(rhs_shape) != 4:
     return False
   if (feature_group_count, batch_group_count) != (1, 1):
@@ -65,96 +68,73 @@ def uses_shift_sum(lhs_shape, rhs_shape, window_strides, padding, lhs_dilation=N
   if any(d is not None and tuple(d) != (1, 1) for d in (lhs_dilation, rhs_dilation)):
     return False
   kh, kw, cin, cout = rhs_shape
-  if kh * kw == 1 or not cout <= FEW_CHANNELS < cin:
-    return False
   pads = _padding_pairs(padding, lhs_shape, (kh, kw))
-  # Padding beyond k - 1 only adds zero rows/columns; the cotangent gather assumes it does not.
-  return pads is not None and all(p < k for pair, k in zip(pads, (kh, kw)) for p in pair)
-
-
-def _out_hw(x_shape, kernel_hw, padding):
-  (pt, pb), (pl, pr) = padding
-  return (x_shape[1] + pt + pb - kernel_hw[0] + 1, x_shape[2] + pl + pr - kernel_hw[1] + 1)
-
-
-def _shift_add(z, padding, out_hw):
-  """y[i, j] = Σ_{ky, kx} z_padded[i + ky, j + kx, ky, kx] for z `[B, H, W, kh, kw, O]`."""
-  (pt, pb), (pl, pr) = padding
-  _, _, _, kh, kw, _ = z.shape
-  ho, wo = out_hw
-  zp = jnp.pad(z, ((0, 0), (pt, pb), (pl, pr), (0, 0), (0, 0), (0, 0)))
-  return functools.reduce(jnp.add, [zp[:, ky:ky + ho, kx:kx + wo, ky, kx]
-                                    for ky in range(kh) for kx in range(kw)])
-
-
-def _shift_gather(g, padding, kernel_hw, in_hw):
-  """The transpose of `_shift_add`: dz[u, v, ky, kx] = g[u - ky + pt, v - kx + pl] (0 outside).
-
-  XLA emits this stack of C_out-channel slices as an element-wise concatenation, ≈ 20× its
-  memory time on an H100 (benchmarks/RESULTS.md): the op's slowest part, left for a kernel.
-  """
-  (pt, pb), (pl, pr) = padding
-  kh, kw = kernel_hw
-  h, w = in_hw
-  gp = jnp.pad(g, ((0, 0), (kh - 1 - pt, kh - 1 - pb), (kw - 1 - pl, kw - 1 - pr), (0, 0)))
-  return jnp.stack([gp[:, kh - 1 - ky:kh - 1 - ky + h, kw - 1 - kx:kw - 1 - kx + w]
-                    for ky in range(kh) for kx in range(kw)], axis=3)
-
-
-def _wide_kernel(kernel):
-  """HWIO `[kh, kw, I, O]` -> `[I, kh·kw·O]`: one GEMM column per (tap, output channel)."""
-  kh, kw, cin, cout = kernel.shape
-  return kernel.transpose(2, 0, 1, 3).reshape(cin, kh * kw * cout)
+  if kh * kw == 1 or pads is None:
+    return False
+  out_hw = _out_hw(lhs_shape, (kh, kw), pads)
+  pixels = lhs_shape[0] * max(lhs_shape[1] * lhs_shape[2], out_hw[0] * out_hw[1])
+  return min(out_hw) > 0 and conv_triton.supports(pixels, min(cin, cout), max(cin, cout))
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
-def _shift_sum_conv(x, kernel, padding, precision):
-  return _shift_sum_fwd(x, kernel, padding, precision)[0]
+def _few_channel_conv(x, kernel, padding, interpret):
+  return _few_channel_fwd(x, kernel, padding, interpret)[0]
 
 
-def _shift_sum_fwd(x, kernel, padding, precision):
-  kh, kw, _, cout = kernel.shape
-  b, h, w, _ = x.shape
-  # Every tap's contribution at its source pixel, in float32 (cuDNN's accumulation precision).
-  z = jnp.einsum('bhwc,ck->bhwk', x, _wide_kernel(kernel), precision=precision,
-                 preferred_element_type=jnp.float32)
-  y = _shift_add(z.reshape(b, h, w, kh, kw, cout), padding, _out_hw(x.shape, (kh, kw), padding))
-  return y.astype(x.dtype), (x, kernel)
+def _few_channel_fwd(x, kernel, padding, interpret):
+  (pt, _), (pl, _) = padding
+  if kernel.shape[-1] <= conv_triton.FEW:
+    # Few outputs: cuDNN's forward is as fast as ours (64 -> 3) or faster (256 -> 2); only its
+    # gradients are slow (benchmarks/RESULTS.md).
+    y = jax.lax.conv_general_dilated(x, kernel, (1, 1), padding, dimension_numbers=_NHWC)
+  else:
+    y = conv_triton.correlate(x, kernel, out_hw=_out_hw(x.shape, kernel.shape[:2], padding),
+                              sign=1, offset=(-pt, -pl), interpret=interpret)
+  return y, (x, kernel)
 
 
-def _shift_sum_bwd(padding, precision, residuals, g):
+def _few_channel_bwd(padding, interpret, residuals, g):
   x, kernel = residuals
-  kh, kw, cin, cout = kernel.shape
-  b, h, w, _ = x.shape
-  # The contributions' cotangent is a gather of g, in the compute dtype; then one GEMM each.
-  dz = _shift_gather(g.astype(x.dtype), padding, (kh, kw), (h, w)).reshape(b, h, w, -1)
-  dx = jnp.einsum('bhwk,ck->bhwc', dz, _wide_kernel(kernel), precision=precision,
-                  preferred_element_type=jnp.float32)
-  dwide = jnp.einsum('bhwc,bhwk->ck', x, dz, precision=precision,
-                     preferred_element_type=jnp.float32)
-  dkernel = dwide.reshape(cin, kh, kw, cout).transpose(1, 2, 0, 3)
-  return dx.astype(x.dtype), dkernel.astype(kernel.dtype)
+  (pt, _), (pl, _) = padding
+  g = g.astype(x.dtype)
+  # dx[q] = Σ_taps g[q - tap + pad] · W[tap]ᵀ: a correlation of g, mirrored (sign -1).
+  dx = conv_triton.correlate(g, kernel.transpose(0, 1, 3, 2), out_hw=x.shape[1:3], sign=-1,
+                             offset=(pt, pl), interpret=interpret)
+  # The weight gradient gathers the patches of whichever side has the few channels.
+  if x.shape[-1] <= g.shape[-1]:
+    dkernel = conv_triton.weight_gradient(x, g, kernel_hw=kernel.shape[:2], sign=1,
+                                          offset=(-pt, -pl), interpret=interpret)
+  else:
+    dkernel = conv_triton.weight_gradient(g, x, kernel_hw=kernel.shape[:2], sign=-1,
+                                          offset=(pt, pl), interpret=interpret)
+    dkernel = dkernel.transpose(0, 1, 3, 2)
+  return dx, dkernel.astype(kernel.dtype)
 
 
-_shift_sum_conv.defvjp(_shift_sum_fwd, _shift_sum_bwd)
+_few_channel_conv.defvjp(_few_channel_fwd, _few_channel_bwd)
 
 
-def shift_sum(x, kernel, padding, *, precision=None):
-  """Stride-1 NHWC×HWIO convolution as x @ (per-tap kernels), then a shifted sum."""
-  return _shift_sum_conv(x, kernel, tuple(tuple(p) for p in padding), precision)
+def few_channel_conv(x, kernel, padding, *, interpret=False):
+  """Stride-1 NHWC × HWIO convolution (few channels on one side) by the `conv_triton` kernels.
+
+  `interpret=True` runs the kernels in Pallas's interpreter (any backend; for tests).
+  """
+  if x.dtype != kernel.dtype:
+    raise ValueError(f'few_channel_conv: input {x.dtype} and kernel {kernel.dtype} differ.')
+  return _few_channel_conv(x, kernel, tuple(tuple(p) for p in padding), interpret)
 
 
 def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
                          dimension_numbers=None, feature_group_count=1, batch_group_count=1,
                          precision=None, preferred_element_type=None, **kwargs):
-  """`jax.lax.conv_general_dilated`, with few-output stride-1 convolutions as a shift-sum on the
-  backends in `SHIFT_SUM_BACKENDS` (the default backend decides, as for the trainer's step)."""
-  if (jax.default_backend() in SHIFT_SUM_BACKENDS and lhs.dtype == rhs.dtype
-      and kwargs.get('out_sharding') is None
-      and uses_shift_sum(lhs.shape, rhs.shape, window_strides, padding, lhs_dilation, rhs_dilation,
-                         dimension_numbers, feature_group_count, batch_group_count)):
-    y = shift_sum(lhs, rhs, _padding_pairs(padding, lhs.shape, rhs.shape[:2]),
-                  precision=precision)
+  """`jax.lax.conv_general_dilated`, with few-channel stride-1 convolutions of 16-bit inputs
+  on the kernels on the backends in `KERNEL_BACKENDS` (the default backend decides, as for the
+  trainer's step)."""
+  if (jax.default_backend() in KERNEL_BACKENDS and lhs.dtype == rhs.dtype
+      and lhs.dtype.name in KERNEL_DTYPES and kwargs.get('out_sharding') is None
+      and uses_kernels(lhs.shape, rhs.shape, window_strides, padding, lhs_dilation, rhs_dilation,
+                       dimension_numbers, feature_group_count, batch_group_count)):
+    y = few_channel_conv(lhs, rhs, _padding_pairs(padding, lhs.shape, rhs.shape[:2]))
     return y if preferred_element_type is None else y.astype(preferred_element_type)
   return jax.lax.conv_general_dilated(
       lhs, rhs, window_strides, padding, lhs_dilation=lhs_dilation, rhs_dilation=rhs_dilation,

@@ -61,7 +61,7 @@ def _blocks(channels: int, pixel_block: int | None, channel_block: int | None, t
   return pb, cb
 
 
-def _store_index(index, mask, size, interpret):
+def store_index(index, mask, size, interpret):
   """`index`, with masked-off lanes sent past the end in interpret mode only.
 
   The interpreter runs a masked store as a read-modify-write scatter, where a masked lane holding
@@ -118,7 +118,7 @@ def _forward_kernel(grid_ref, image_ref, out_ref, *, height, width, channels, ou
                      mask=_and(valid, c_ok, cb), other=0.0).astype(jnp.float32)
     acc = acc + tap * weight[:, None]
   mask = _and(p_ok, c_ok, cb)
-  index = _store_index(p[:, None] * channels + c[None, :], mask, out_ref.shape[0], interpret)
+  index = store_index(p[:, None] * channels + c[None, :], mask, out_ref.shape[0], interpret)
   plgpu.store(out_ref.at[index], acc.astype(out_ref.dtype), mask=mask)
 
 
@@ -221,7 +221,7 @@ def _place_kernel(x_ref, y_ref, offsets_ref, rank_ref, order_ref, *, height, wid
   rank = plgpu.load(rank_ref.at[pl.ds(pl.program_id(0) * pb, pb)], mask=ok, other=0)
   key = _corner_key(x, y, lax.div(p, per_image), height, width, batch)
   position = plgpu.load(offsets_ref.at[key], mask=ok, other=0) + rank
-  plgpu.store(order_ref.at[_store_index(position, ok, out_pixels, interpret)], p, mask=ok)
+  plgpu.store(order_ref.at[store_index(position, ok, out_pixels, interpret)], p, mask=ok)
 
 
 def _scan_blocks(nbins: int) -> tuple[int, int]:
@@ -334,7 +334,7 @@ def _backward_kernel(offsets_ref, order_ref, x_ref, y_ref, cotangent_ref, image_
     wx = jnp.where(left, x0 + 1 - x, x - x0)
     wy = jnp.where(upper, y0 + 1 - y, y - y0)
     tap = jnp.where(upper, 0, 2) + jnp.where(left, 0, 1)
-    index = _store_index((dots_slot + p) * 4 + tap, live, dots_ref.shape[0], interpret)
+    index = store_index((dots_slot + p) * 4 + tap, live, dots_ref.shape[0], interpret)
     plgpu.store(dots_ref.at[index], jnp.sum(cot * image, axis=1), mask=live)
     return acc + cot * (wx * wy)[:, None]
 
@@ -347,7 +347,7 @@ def _backward_kernel(offsets_ref, order_ref, x_ref, y_ref, cotangent_ref, image_
 
   acc, _ = lax.fori_loop(0, jnp.max(count), step,
                          (jnp.zeros((sb, cb), jnp.float32), output_pixel(0)))
-  index = _store_index(src_index, src_mask, d_image_ref.shape[0], interpret)
+  index = store_index(src_index, src_mask, d_image_ref.shape[0], interpret)
   plgpu.store(d_image_ref.at[index], acc.astype(d_image_ref.dtype), mask=src_mask)
 
 

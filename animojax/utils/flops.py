@@ -2,7 +2,8 @@
 
 XLA's GPU cost model cannot see inside cuDNN convolutions, so FLOPs are counted on the jaxpr
 instead, backend-independent: 2 × multiply-accumulates of every convolution and dot product,
-forward and backward as traced (sub-jaxprs of jit, remat, custom_vjp forward, ... included).
+forward and backward as traced (sub-jaxprs of jit, remat, custom_vjp forward, ... included;
+Pallas kernels by the FLOPs their `cost_estimate` states).
 Elementwise work is not counted, as is usual for MFU. Transposed convolutions are counted as the
 dilated convolutions they are traced as (their inserted zeros included).
 """
@@ -33,6 +34,12 @@ def _count(jaxpr) -> int:
       (lhs_contract, _), _ = eqn.params['dimension_numbers']
       lhs = eqn.invars[0].aval.shape
       total += 2 * out * int(np.prod([lhs[d] for d in lhs_contract]))
+    elif name == 'pallas_call':
+      # A kernel's body runs once per grid point, so its dots are not the op's FLOPs: our
+      # kernels state theirs (`ops.conv_triton`), others count as none.
+      estimate = eqn.params.get('cost_estimate')
+      total += estimate.flops if estimate is not None else 0
+      continue
     for sub in _sub_jaxprs(eqn.params):
       total += _count(sub)
   return total
