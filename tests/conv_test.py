@@ -120,6 +120,18 @@ def test_other_convolutions_go_to_lax(kwargs):
   assert not conv.uses_kernels(**args)
 
 
+@pytest.mark.parametrize('x_shape,kernel_shape', [
+    ((2, 8, 8, 16), (3, 3, 16, 16)),   # wide on both sides
+    ((2, 8, 8, 24), (3, 3, 24, 3)),    # wide side not a multiple of 16
+    ((2, 8, 8, 3), (1, 1, 3, 16)),     # 1x1
+    ((8, 8, 3), (3, 3, 3, 16)),        # not NHWC
+])
+def test_out_of_scope_shapes_are_a_clear_error(x_shape, kernel_shape):
+  with pytest.raises(ValueError, match='few_channel_conv'):
+    conv.few_channel_conv(jnp.zeros(x_shape), jnp.zeros(kernel_shape), ((1, 1), (1, 1)),
+                          interpret=True)
+
+
 def test_string_padding_and_fallback_values():
   rng = np.random.default_rng(1)
   x = jnp.asarray(rng.standard_normal((2, 10, 10, 16)), jnp.float32)

@@ -128,13 +128,19 @@ def feature_pyramids(features_fn: BoundFeaturesFn, ys: Sequence[jax.Array],
   return [[per_scale[s][i] for s in range(num_scales)] for i in range(len(ys))]
 
 
+def _matmul(spec: str, a: jax.Array, b: jax.Array) -> jax.Array:
+  """einsum in float32: bf16 operands as they are (float32 accumulation), others upcast and at
+  full precision (see `gram_matrix`)."""
+  if a.dtype == jnp.bfloat16:
+    return jnp.einsum(spec, a, b.astype(a.dtype), preferred_element_type=jnp.float32)
+  return jnp.einsum(spec, a.astype(jnp.float32), b.astype(jnp.float32),
+                    precision=jax.lax.Precision.HIGHEST)
+
+
 @jax.custom_vjp
 def _gram(f: jax.Array) -> jax.Array:
   """[B, N, C] -> Fᵀ F `[B, C, C]` in float32 (see `gram_matrix` for the precision)."""
-  if f.dtype == jnp.bfloat16:
-    return jnp.einsum('bnc,bnd->bcd', f, f, preferred_element_type=jnp.float32)
-  f = f.astype(jnp.float32)
-  return jnp.einsum('bnc,bnd->bcd', f, f, precision=jax.lax.Precision.HIGHEST)
+  return _matmul('bnc,bnd->bcd', f, f)
 
 
 def _gram_fwd(f):
@@ -143,13 +149,7 @@ def _gram_fwd(f):
 
 def _gram_bwd(f, g):
   # d(FᵀF) = F (G + Gᵀ): one GEMM, where autodiff of the einsum runs one per operand and adds.
-  sym = g + jnp.swapaxes(g, 1, 2)
-  if f.dtype == jnp.bfloat16:
-    df = jnp.einsum('bnc,bcd->bnd', f, sym.astype(f.dtype), preferred_element_type=jnp.float32)
-  else:
-    df = jnp.einsum('bnc,bcd->bnd', f.astype(jnp.float32), sym,
-                    precision=jax.lax.Precision.HIGHEST)
-  return (df.astype(f.dtype),)
+  return (_matmul('bnc,bcd->bnd', f, g + jnp.swapaxes(g, 1, 2)).astype(f.dtype),)
 
 
 _gram.defvjp(_gram_fwd, _gram_bwd)

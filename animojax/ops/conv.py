@@ -121,6 +121,11 @@ def few_channel_conv(x, kernel, padding, *, interpret=False):
   """
   if x.dtype != kernel.dtype:
     raise ValueError(f'few_channel_conv: input {x.dtype} and kernel {kernel.dtype} differ.')
+  if not uses_kernels(x.shape, kernel.shape, (1, 1), padding, dimension_numbers=_NHWC):
+    raise ValueError(
+        f'few_channel_conv: input {x.shape} (NHWC), kernel {kernel.shape} (HWIO), padding '
+        f'{padding}: needs a kernel larger than 1x1, a non-empty output, <= {conv_triton.FEW} '
+        'channels on one side and a multiple of 16 on the other (see conv_triton.supports).')
   return _few_channel_conv(x, kernel, tuple(tuple(p) for p in padding), interpret)
 
 

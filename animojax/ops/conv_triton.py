@@ -38,10 +38,11 @@ def supports(pixels: int, few: int, many: int) -> bool:
   return 0 < few <= FEW < many and many % 16 == 0 and pixels * many < _INT32_LIMIT
 
 
-def _cost(flops, a, b, out_shape):
+def _cost(flops, a, b, out):
   """The convolution's FLOPs (unpadded: what `utils.flops` counts for cuDNN's) and its bytes."""
+  out_bytes = math.prod(out.shape) * jnp.dtype(out.dtype).itemsize
   return pl.CostEstimate(flops=int(flops), transcendentals=0,
-                         bytes_accessed=int(a.nbytes + b.nbytes + math.prod(out_shape) * 4))
+                         bytes_accessed=int(a.nbytes + b.nbytes + out_bytes))
 
 
 def _coords(p, height, width):
@@ -134,14 +135,15 @@ def correlate(src: jax.Array, weights: jax.Array, *, out_hw, sign: int, offset,
       _correlate_kernel, pixels=pixels, out_hw=tuple(out_hw), src_hw=(hs, ws), channels=channels,
       kh=kh, kw=kw, sign=sign, offset=tuple(offset), n_out=n_out, bm=bm, bn=bn, bk=bk,
       interpret=interpret)
+  out_shape = jax.ShapeDtypeStruct((pixels * n_out,), src.dtype)
   out = pl.pallas_call(
       kernel,
-      out_shape=jax.ShapeDtypeStruct((pixels * n_out,), src.dtype),
+      out_shape=out_shape,
       grid=(pl.cdiv(pixels, bm), n_pad // bn),
       compiler_params=plgpu.CompilerParams(num_warps=num_warps, num_stages=num_stages),
       interpret=interpret,
       name='few_channel_correlate',
-      cost_estimate=_cost(2 * pixels * k * n_out, src, w, (pixels, n_out)),
+      cost_estimate=_cost(2 * pixels * k * n_out, src, w, out_shape),
   )(src.reshape(-1), w)
   return out.reshape(batch, *out_hw, n_out)
 
@@ -198,13 +200,14 @@ def weight_gradient(src: jax.Array, big: jax.Array, *, kernel_hw, sign: int, off
       _weight_gradient_kernel, pixels=pixels, out_hw=(ho, wo), src_hw=(hs, ws),
       channels=channels, kh=kh, kw=kw, sign=sign, offset=tuple(offset), n_big=n_big, chunk=chunk,
       bm=bm, bn=bn, bk=bk, k_blocks=k_blocks)
+  out_shape = jax.ShapeDtypeStruct((splits, k_blocks * bk, n_blocks * bn), jnp.float32)
   partial = pl.pallas_call(
       kernel,
-      out_shape=jax.ShapeDtypeStruct((splits, k_blocks * bk, n_blocks * bn), jnp.float32),
+      out_shape=out_shape,
       grid=(splits, n_blocks),
       compiler_params=plgpu.CompilerParams(num_warps=num_warps, num_stages=num_stages),
       interpret=interpret,
       name='few_channel_weight_gradient',
-      cost_estimate=_cost(2 * pixels * k * n_big, src, big, (k, n_big)),
+      cost_estimate=_cost(2 * pixels * k * n_big, src, big, out_shape),
   )(src.reshape(-1), big.reshape(-1))
   return partial.sum(0)[:k, :n_big].reshape(kh, kw, channels, n_big)
