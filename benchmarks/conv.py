@@ -5,7 +5,7 @@
 The shapes are the train step's convolutions with 2–3 channels on one side (batch 32 per
 generator call; VGG's conv1_1 at 64 images): forward, input gradient and weight gradient, each
 jitted alone (XLA drops the unused parts of the custom VJP). Ours = `few_channel_conv`, whose
-forward for a narrow output is cuDNN's own. Wall clock between device syncs, median of
+forward for a narrow output is tap planes where those are small (the flow head), else cuDNN's. Wall clock between device syncs, median of
 `--repeats` runs of `--calls` back-to-back calls.
 """
 

@@ -1,6 +1,8 @@
 """Tests for animojax.ops.conv / conv_triton: the few-channel convolution kernels (run in Pallas's
 interpreter here) against torch's conv2d, their routing, and their FLOP count."""
 
+import functools
+
 from flax import nnx
 import jax
 import jax.numpy as jnp
@@ -46,7 +48,8 @@ def ours(x, kernel, padding, cotangent):
     (3, 32, 7, ((3, 3), (3, 3))),   # The 7x7 input convs (RGB in).
     (3, 48, 3, ((1, 1), (1, 1))),   # VGG19's conv1_1 shape (a width that is not a power of 2).
     (16, 3, 7, ((3, 3), (3, 3))),   # The EditingNet's RGB output conv.
-    (32, 2, 7, ((3, 3), (3, 3))),   # The WarpingNet's flow head.
+    (32, 2, 7, ((3, 3), (3, 3))),   # The WarpingNet's flow head, cuDNN forward.
+    (256, 2, 7, ((3, 3), (2, 4))),  # Its real width: the tap-plane forward.
     (16, 3, 4, ((1, 2), (2, 1))),   # Even kernel, asymmetric padding.
     (2, 16, 3, ((0, 0), (2, 0))),   # One-sided padding: a smaller, shifted output.
     (16, 1, 3, ((4, 0), (0, 5))),   # Padding beyond the kernel: zero rows/columns.
@@ -65,7 +68,14 @@ def test_few_channel_conv_matches_torch_conv2d(cin, cout, k, padding):
     assert_close(actual, expected, 1e-5)
 
 
-@pytest.mark.parametrize('cin,cout', [(3, 64), (64, 3)])
+def test_tap_planes_only_where_no_larger_than_the_input():
+  bf16 = jnp.bfloat16
+  assert conv.uses_tap_planes((32, 64, 64, 256), (7, 7, 256, 2), bf16)  # The flow head.
+  assert not conv.uses_tap_planes((32, 256, 256, 64), (7, 7, 64, 3), bf16)  # The RGB output.
+  assert conv.uses_tap_planes((1, 8, 8, 256), (7, 7, 256, 2), jnp.float32)
+
+
+@pytest.mark.parametrize('cin,cout', [(3, 64), (64, 3), (256, 2)])
 def test_bf16_keeps_float32_accumulation(cin, cout):
   """bf16 in and out, float32 inside: as close to the float64 result as cuDNN's bf16 conv."""
   rng = np.random.default_rng(0)
@@ -194,3 +204,27 @@ def test_flops_of_the_kernels_match_lax():
     want = flops.matmul_flops(jax.make_jaxpr(train(lax_conv))(x, kernel))
     assert want == 3 * 2 * (2 * 8 * 8) * 9 * cin * cout
     assert flops.matmul_flops(jax.make_jaxpr(train(ours_conv))(x, kernel)) == want
+
+
+def test_batch_sharded_kernels_stay_on_each_device():
+  """On 8 devices with the batch sharded: per-shard kernels, only the weight gradient's small
+  all-reduce crosses devices, and the single-device values."""
+  from tests.conftest import collective_bytes  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(9)
+  cases = [(3, 32, ((3, 3), (3, 3))), (32, 3, ((3, 3), (3, 3)))]
+  mesh = jax.make_mesh((8,), ('data',), axis_types=(jax.sharding.AxisType.Auto,))
+  batch = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('data'))
+  replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+  for cin, cout, padding in cases:
+    x = rng.standard_normal((16, 6, 5, cin)).astype(np.float32)
+    kernel = (rng.standard_normal((7, 7, cin, cout)) * 0.2).astype(np.float32)
+    cotangent = rng.standard_normal((16, 6, 5, cout)).astype(np.float32)
+    fn = functools.partial(ours, padding=padding)
+    sharded = jax.jit(lambda x, k, g: fn(x, k, cotangent=g),
+                      in_shardings=(batch, replicated, batch))
+    collectives = collective_bytes(sharded.lower(x, kernel, cotangent).compile().as_text())
+    # The weight gradient's all-reduce (kernel-sized) and the loss scalar's, nothing batch-sized.
+    assert set(collectives) <= {'all-reduce'}, collectives
+    assert collectives.get('all-reduce', 0) <= 2 * kernel.nbytes + 64, collectives
+    for got, want in zip(sharded(x, kernel, cotangent), ours(x, kernel, padding, cotangent)):
+      np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-5)

@@ -379,9 +379,20 @@ def test_conv_transpose_matches_torch():
   convt.kernel.value = jnp.asarray(ref.weight.detach().numpy().transpose(2, 3, 1, 0))
   convt.bias.value = jnp.asarray(ref.bias.detach().numpy())
   x = np.random.default_rng(1).normal(size=(2, 4, 7, 3)).astype(np.float32)
-  out = convt(jnp.asarray(x))
+  g = np.random.default_rng(2).normal(size=(2, 8, 14, 5)).astype(np.float32)
+  x_t = _nchw(x).requires_grad_()
+  out_t = ref(x_t)
+  out_t.backward(_nchw(g))
+  state = nnx.state(convt)
+  graphdef = nnx.graphdef(convt)
+  out, vjp = jax.vjp(lambda s, v: nnx.merge(graphdef, s)(v), state, jnp.asarray(x))
   assert out.shape == (2, 8, 14, 5)
-  assert_close(out, _nhwc(ref(_nchw(x))), 1e-5)
+  assert_close(out, _nhwc(out_t), 1e-5)
+  # Gradients by the adjoint strided conv (ops.conv_transpose), against torch's autograd.
+  d_state, dx = vjp(jnp.asarray(g))
+  assert_close(dx, _nhwc(x_t.grad), 1e-5)
+  assert_close(d_state['kernel'].value, ref.weight.grad.numpy().transpose(2, 3, 1, 0), 1e-5)
+  assert_close(d_state['bias'].value, ref.bias.grad.numpy(), 1e-5)
 
 
 def test_instance_norm_matches_torch():
@@ -453,6 +464,49 @@ def test_adain_matches_torch():
   _torch_to_nnx(adain, ref.state_dict())
   assert_close(adain(jnp.asarray(x), jnp.asarray(z)), _nhwc(ref(_nchw(x), torch.from_numpy(z))),
                 1e-5)
+
+
+def _flat_grads(module_grads):
+  return {'.'.join(map(str, k)): np.asarray(v.value)
+          for k, v in nnx.to_flat_state(module_grads)}
+
+
+@pytest.mark.parametrize('kind', ['layer_norm2d', 'adain'])
+def test_norm_affine_gradients_match_torch(kind):
+  """LayerNorm2d / ADAIN (ADAIN: one hand-written VJP for the norm and its affine): every
+  gradient."""
+  rng = np.random.default_rng(8)
+  x = rng.normal(1.0, 2.0, size=(2, 5, 4, 6)).astype(np.float32)
+  z = rng.normal(size=(2, 16)).astype(np.float32)
+  g = rng.normal(size=x.shape).astype(np.float32)
+  if kind == 'adain':
+    ours, ref = layers.ADAIN(6, 16, rngs=nnx.Rngs(0)), _randomize(TADAIN(6, 16)).double()
+    _torch_to_nnx(ours, ref.state_dict())
+    inputs_t = (_nchw(x).double().requires_grad_(), torch.from_numpy(z).double())
+  else:
+    ours, ref = layers.LayerNorm2d(6), _randomize(TLayerNorm2d(6)).double()
+    ours.scale.value = jnp.asarray(ref.weight.detach().numpy().reshape(-1), jnp.float32)
+    ours.bias.value = jnp.asarray(ref.bias.detach().numpy().reshape(-1), jnp.float32)
+    inputs_t = (_nchw(x).double().requires_grad_(),)
+  out_t = ref(*inputs_t)
+  (out_t * _nchw(g).double()).sum().backward()
+
+  graphdef, state = nnx.split(ours)
+  args = (jnp.asarray(x),) + ((jnp.asarray(z),) if kind == 'adain' else ())
+  out, vjp = jax.vjp(lambda s, v: nnx.merge(graphdef, s)(v, *args[1:]), state, args[0])
+  d_state, dx = vjp(jnp.asarray(g))
+  assert_close(out, _nhwc(out_t.detach()), 1e-5)
+  assert_close(dx, _nhwc(inputs_t[0].grad), 1e-5)
+  grads = _flat_grads(d_state)
+  if kind == 'adain':
+    for name in ('mlp_shared', 'mlp_gamma', 'mlp_beta'):
+      torch_name = 'mlp_shared.0' if name == 'mlp_shared' else name
+      layer = ref.get_submodule(torch_name)
+      assert_close(grads[f'{name}.kernel'], layer.weight.grad.numpy().T, 1e-5)
+      assert_close(grads[f'{name}.bias'], layer.bias.grad.numpy(), 1e-5)
+  else:
+    assert_close(grads['scale'], ref.weight.grad.numpy().reshape(-1), 1e-5)
+    assert_close(grads['bias'], ref.bias.grad.numpy().reshape(-1), 1e-5)
 
 
 def test_fine_adain_res_block_reproduces_dead_branch():

@@ -265,8 +265,20 @@ def test_max_pool_matches_torch_values_and_gradient(shape):
   out = torch.nn.functional.max_pool2d(t, 2)
   out.backward(torch.tensor(cotangent).permute(0, 3, 1, 2))
   np.testing.assert_array_equal(pooled, out.detach().permute(0, 2, 3, 1).numpy())
-  # Random normal inputs have no ties, so the gradients agree exactly.
   np.testing.assert_array_equal(grad, t.grad.permute(0, 2, 3, 1).numpy())
+
+
+def test_max_pool_routes_ties_to_the_first_maximum_like_torch():
+  # Windows with 2, 3 and 4 equal maxima (and zeros, as after a ReLU) in every position.
+  x = np.array([[1., 1., 0., 2.], [0., 0., 2., 2.], [3., 3., 0., 0.], [3., 1., 0., 0.]],
+               np.float32).reshape(1, 4, 4, 1)
+  pooled, vjp = jax.vjp(vgg19.max_pool_2x2, jnp.asarray(x))
+  cotangent = np.arange(1, 5, dtype=np.float32).reshape(1, 2, 2, 1)
+  (grad,) = vjp(jnp.asarray(cotangent))
+  t = torch.tensor(x).permute(0, 3, 1, 2).requires_grad_()
+  torch.nn.functional.max_pool2d(t, 2).backward(torch.tensor(cotangent).permute(0, 3, 1, 2))
+  np.testing.assert_array_equal(grad, t.grad.permute(0, 2, 3, 1).numpy())
+  assert float(jnp.sum(grad)) == float(np.sum(cotangent))  # Each window's gradient goes once.
 
 
 def test_several_targets_share_one_pass_and_keep_their_terms():

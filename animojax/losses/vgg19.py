@@ -16,6 +16,7 @@ Weights come from the npz written by `python -m animojax.convert.vgg19`, or are 
 and must be asked for by name (the `vgg19_random` loss), never as a silent fallback.
 """
 
+import functools
 import os
 from typing import Any, Callable, Sequence
 
@@ -39,17 +40,46 @@ RANDOM = 'random'
 FeaturesFn = Callable[[Any, jax.Array], dict[str, jax.Array]]
 
 
+@jax.custom_vjp
 def max_pool_2x2(x: jax.Array) -> jax.Array:
-  """`nn.MaxPool2d(2, 2)` (floor) as a reshape + max.
+  """`nn.MaxPool2d(2, 2)` (floor) as a reshape + max, with torch's gradient routing.
 
-  Same forward values as `lax.reduce_window`; the gradient is a masked select instead of XLA's
-  select-and-scatter, which is several times slower on GPUs. Only exact ties route the gradient
-  differently (shared instead of first), and after a ReLU those are zeros whose gradient the
-  ReLU stops anyway.
+  Hand-written VJP: the backward recomputes which window entry is the maximum from the input and
+  the pooled output, so the forward writes no mask (autodiff of the max stores a full-size
+  comparison and tie counts: ≈ 2 ms of a 131 ms H100 step) and XLA's select-and-scatter (several
+  times slower on GPUs) is avoided. The gradient goes to the first maximum of each window in
+  row-major order, as torch's kernels route it (ties included).
   """
+  return _max_pool_fwd(x)[0]
+
+
+def _windows(x):
   b, h, w, c = x.shape
-  x = x[:, :h // 2 * 2, :w // 2 * 2]
-  return x.reshape(b, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
+  return x[:, :h // 2 * 2, :w // 2 * 2].reshape(b, h // 2, 2, w // 2, 2, c)
+
+
+def _max_pool_fwd(x):
+  return _windows(x).max(axis=(2, 4)), x
+
+
+def _max_pool_bwd(x, g):
+  windows = _windows(x)
+  y = windows.max(axis=(2, 4))
+  hits = [windows[:, :, i, :, j] == y for i, j in ((0, 0), (0, 1), (1, 0))]
+  # Window entry k = 2i + j (row-major) takes the gradient if it is a maximum and no earlier
+  # entry is: one elementwise pass over the full-size gradient, no stacking.
+  k = (2 * jax.lax.broadcasted_iota(jnp.int32, (1, 1, 2, 1, 2, 1), 2)
+       + jax.lax.broadcasted_iota(jnp.int32, (1, 1, 2, 1, 2, 1), 4))
+  earlier = functools.reduce(jnp.logical_or, [(k > n) & hit[:, :, None, :, None]
+                                              for n, hit in enumerate(hits)])
+  first = (windows == y[:, :, None, :, None]) & ~earlier
+  dx = jnp.where(first, g[:, :, None, :, None], jnp.zeros((), g.dtype))
+  dx = dx.reshape(windows.shape[0], 2 * y.shape[1], 2 * y.shape[2], -1)
+  b, h, w, _ = x.shape
+  return (jnp.pad(dx, ((0, 0), (0, h - dx.shape[1]), (0, w - dx.shape[2]), (0, 0))),)
+
+
+max_pool_2x2.defvjp(_max_pool_fwd, _max_pool_bwd)
 
 
 class VGG19Features(nnx.Module):

@@ -8,7 +8,8 @@ kernels (`benchmarks/conv.py`, `benchmarks/RESULTS.md`). `few_channel_conv` comp
 convolution and both its gradients with the implicit-GEMM kernels of `conv_triton`:
 
   forward          correlate(x, W)                    (x's patches gathered inside the GEMM);
-                   cuDNN's when the output is the narrow side (as fast or faster there)
+                   when the output is the narrow side: one GEMM into per-tap planes and their
+                   shifted sum where those planes are small (the flow head), else cuDNN's
   input gradient   correlate(g, W mirrored, transposed)
   weight gradient  patches of the few-channel side (x, or g when the output is the narrow one)
                    times the other side, summed over pixel ranges.
@@ -24,7 +25,9 @@ not cover (strides, dilations, groups, other layouts, wide on both sides) to the
 import functools
 
 import jax
+import jax.numpy as jnp
 
+from animojax.ops import batch_local
 from animojax.ops import conv_triton
 
 # Backends that run the Pallas Triton kernels (CUDA GPUs).
@@ -76,6 +79,71 @@ def uses_kernels(lhs_shape, rhs_shape, window_strides, padding, lhs_dilation=Non
   return min(out_hw) > 0 and conv_triton.supports(pixels, min(cin, cout), max(cin, cout))
 
 
+def uses_tap_planes(x_shape, kernel_shape, dtype) -> bool:
+  """Whether a narrow-output forward goes through `_tap_planes_forward` rather than cuDNN.
+
+  Only when its float32 tap planes are no larger than the input: then writing and reading them
+  costs no more than the input re-reads they replace (the 256 -> 2 7x7 flow head: 4x faster than
+  cuDNN). For 64 -> 3 7x7 the planes are 4.6x the input and cuDNN stays faster (1.8 vs 2.6 ms,
+  batch chunks that stay in L2 included; benchmarks/RESULTS.md).
+  """
+  kh, kw, c_in, c_out = kernel_shape
+  return kh * kw * c_out * 4 <= c_in * jnp.dtype(dtype).itemsize and len(x_shape) == 4
+
+
+def _tap_planes_forward(x, kernel, padding):
+  """Forward of a narrow-output conv as one GEMM into per-tap planes plus their shifted sum.
+
+  cuDNN (and an implicit GEMM of ours) re-reads every input pixel once per tap, at the speed of
+  a conv with 32-64 outputs (benchmarks/RESULTS.md). Here the input is read once: `Z = Wᵀ Xᵀ`,
+  float32 `[taps * C_out, pixels]` (planar, so the shifted reads below are contiguous along W),
+  then `y[c, p] = Σ_taps Z[tap, c, p + tap offset]` in one fusion. Float32
+  accumulation throughout, as cuDNN's; only the summation order differs.
+  """
+  (pt, pb), (pl, pr) = padding
+  kh, kw, c_in, c_out = kernel.shape
+  b, h, w, _ = x.shape
+  oh, ow = _out_hw(x.shape, (kh, kw), padding)
+  z = jax.lax.dot_general(kernel.reshape(kh * kw, c_in, c_out).transpose(0, 2, 1),
+                          x.reshape(b * h * w, c_in), (((2,), (1,)), ((), ())),
+                          preferred_element_type=jnp.float32)
+  z = jnp.pad(z.reshape(kh, kw, c_out, b, h, w),
+              ((0, 0),) * 4 + ((pt, pb), (pl, pr)))
+  y = sum(z[i, j, :, :, i:i + oh, j:j + ow] for i in range(kh) for j in range(kw))
+  return y.transpose(1, 2, 3, 0).astype(x.dtype)
+
+
+# The kernels are per sample except for the weights, so on a batch-sharded mesh each device runs
+# them on its own rows (`batch_local`; a Pallas call would otherwise be gathered onto every
+# device). The weights travel as a per-row broadcast (a few KB per row), and the weight gradient
+# comes back as each shard's partial sum in its first row, which a sum over rows all-reduces.
+def _correlate_rows(src, weights_per_row, out_hw, sign, offset, interpret):
+  return conv_triton.correlate(src, weights_per_row[0], out_hw=out_hw, sign=sign, offset=offset,
+                               interpret=interpret)
+
+
+def _weight_gradient_rows(src, big, kernel_hw, sign, offset, interpret):
+  partial = conv_triton.weight_gradient(src, big, kernel_hw=kernel_hw, sign=sign, offset=offset,
+                                        interpret=interpret)
+  return jnp.zeros((src.shape[0], *partial.shape), partial.dtype).at[0].set(partial)
+
+
+_correlate_local = batch_local.batch_local(
+    _correlate_rows, 'b h w c, b k l c n -> b y x n', (2, 3, 4, 5))
+_weight_gradient_local = batch_local.batch_local(
+    _weight_gradient_rows, 'b h w c, b y x n -> b k l c n', (2, 3, 4, 5))
+
+
+def _correlate(src, weights, *, out_hw, sign, offset, interpret):
+  per_row = jnp.broadcast_to(weights, (src.shape[0], *weights.shape))
+  return _correlate_local(src, per_row, tuple(out_hw), sign, tuple(offset), interpret)
+
+
+def _weight_gradient(src, big, *, kernel_hw, sign, offset, interpret):
+  return _weight_gradient_local(src, big, tuple(kernel_hw), sign, tuple(offset),
+                                interpret).sum(axis=0)
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
 def _few_channel_conv(x, kernel, padding, interpret):
   return _few_channel_fwd(x, kernel, padding, interpret)[0]
@@ -84,12 +152,13 @@ def _few_channel_conv(x, kernel, padding, interpret):
 def _few_channel_fwd(x, kernel, padding, interpret):
   (pt, _), (pl, _) = padding
   if kernel.shape[-1] <= conv_triton.FEW:
-    # Few outputs: cuDNN's forward is as fast as ours (64 -> 3) or faster (256 -> 2); only its
-    # gradients are slow (benchmarks/RESULTS.md).
-    y = jax.lax.conv_general_dilated(x, kernel, (1, 1), padding, dimension_numbers=_NHWC)
+    if uses_tap_planes(x.shape, kernel.shape, x.dtype):
+      y = _tap_planes_forward(x, kernel, padding)
+    else:
+      y = jax.lax.conv_general_dilated(x, kernel, (1, 1), padding, dimension_numbers=_NHWC)
   else:
-    y = conv_triton.correlate(x, kernel, out_hw=_out_hw(x.shape, kernel.shape[:2], padding),
-                              sign=1, offset=(-pt, -pl), interpret=interpret)
+    y = _correlate(x, kernel, out_hw=_out_hw(x.shape, kernel.shape[:2], padding), sign=1,
+                   offset=(-pt, -pl), interpret=interpret)
   return y, (x, kernel)
 
 
@@ -98,15 +167,15 @@ def _few_channel_bwd(padding, interpret, residuals, g):
   (pt, _), (pl, _) = padding
   g = g.astype(x.dtype)
   # dx[q] = Σ_taps g[q - tap + pad] · W[tap]ᵀ: a correlation of g, mirrored (sign -1).
-  dx = conv_triton.correlate(g, kernel.transpose(0, 1, 3, 2), out_hw=x.shape[1:3], sign=-1,
-                             offset=(pt, pl), interpret=interpret)
+  dx = _correlate(g, kernel.transpose(0, 1, 3, 2), out_hw=x.shape[1:3], sign=-1,
+                  offset=(pt, pl), interpret=interpret)
   # The weight gradient gathers the patches of whichever side has the few channels.
   if x.shape[-1] <= g.shape[-1]:
-    dkernel = conv_triton.weight_gradient(x, g, kernel_hw=kernel.shape[:2], sign=1,
-                                          offset=(-pt, -pl), interpret=interpret)
+    dkernel = _weight_gradient(x, g, kernel_hw=kernel.shape[:2], sign=1, offset=(-pt, -pl),
+                               interpret=interpret)
   else:
-    dkernel = conv_triton.weight_gradient(g, x, kernel_hw=kernel.shape[:2], sign=-1,
-                                          offset=(pt, pl), interpret=interpret)
+    dkernel = _weight_gradient(g, x, kernel_hw=kernel.shape[:2], sign=-1, offset=(pt, pl),
+                               interpret=interpret)
     dkernel = dkernel.transpose(0, 1, 3, 2)
   return dx, dkernel.astype(kernel.dtype)
 
