@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from flax import nnx
 
+from animojax.models import layers
 from animojax.ops import conv_transpose
 from tests.conftest import assert_close
 
@@ -95,3 +97,11 @@ def test_bad_arguments_raise():
   with pytest.raises(ValueError, match='differ'):
     conv_transpose.conv_transpose(x, jnp.zeros((3, 3, 4, 3), jnp.bfloat16), (2, 2),
                                   ((1, 2), (1, 2)))
+
+
+@pytest.mark.parametrize('kwargs', [dict(use_bias=False), dict(padding='SAME'),
+                                    dict(transpose_kernel=False), dict(kernel_dilation=2)])
+def test_layer_rejects_what_it_does_not_cover(kwargs):
+  args = dict(padding=((1, 2), (1, 2)), transpose_kernel=True, rngs=nnx.Rngs(0)) | kwargs
+  with pytest.raises(ValueError, match='layers.ConvTranspose needs'):
+    layers.ConvTranspose(3, 4, (3, 3), (2, 2), **args)

@@ -63,6 +63,13 @@ class ConvTranspose(nnx.ConvTranspose):
   Covers what `conv_transpose2d` builds: NHWC input, explicit padding, `transpose_kernel=True`.
   """
 
+  def __init__(self, *args, **kwargs):
+    super().__init__(*args, **kwargs)
+    if (self.mask is not None or self.bias is None or isinstance(self.padding, str)
+        or self.kernel_dilation not in (None, 1, (1, 1)) or not self.transpose_kernel):
+      raise ValueError('layers.ConvTranspose needs a bias, explicit padding pairs, '
+                       'transpose_kernel=True and no mask or kernel dilation.')
+
   def __call__(self, inputs: jax.Array) -> jax.Array:
     inputs, kernel, bias = self.promote_dtype(
         (inputs, self.kernel[...], self.bias[...]), dtype=self.dtype)

@@ -79,7 +79,7 @@ def uses_kernels(lhs_shape, rhs_shape, window_strides, padding, lhs_dilation=Non
   return min(out_hw) > 0 and conv_triton.supports(pixels, min(cin, cout), max(cin, cout))
 
 
-def uses_tap_planes(x_shape, kernel_shape, dtype) -> bool:
+def uses_tap_planes(kernel_shape, dtype) -> bool:
   """Whether a narrow-output forward goes through `_tap_planes_forward` rather than cuDNN.
 
   Only when its float32 tap planes are no larger than the input: then writing and reading them
@@ -88,7 +88,7 @@ def uses_tap_planes(x_shape, kernel_shape, dtype) -> bool:
   batch chunks that stay in L2 included; benchmarks/RESULTS.md).
   """
   kh, kw, c_in, c_out = kernel_shape
-  return kh * kw * c_out * 4 <= c_in * jnp.dtype(dtype).itemsize and len(x_shape) == 4
+  return kh * kw * c_out * 4 <= c_in * jnp.dtype(dtype).itemsize
 
 
 def _tap_planes_forward(x, kernel, padding):
@@ -152,7 +152,7 @@ def _few_channel_conv(x, kernel, padding, interpret):
 def _few_channel_fwd(x, kernel, padding, interpret):
   (pt, _), (pl, _) = padding
   if kernel.shape[-1] <= conv_triton.FEW:
-    if uses_tap_planes(x.shape, kernel.shape, x.dtype):
+    if uses_tap_planes(kernel.shape, x.dtype):
       y = _tap_planes_forward(x, kernel, padding)
     else:
       y = jax.lax.conv_general_dilated(x, kernel, (1, 1), padding, dimension_numbers=_NHWC)

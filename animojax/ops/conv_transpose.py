@@ -22,7 +22,7 @@ import jax
 _NHWC = ('NHWC', 'HWIO', 'NHWC')
 
 
-def forward_padding(in_hw, kernel_hw, strides, padding):
+def _forward_padding(in_hw, kernel_hw, strides, padding):
   """Padding of the strided conv whose adjoint is `conv_transpose(..., padding)`.
 
   `padding` pads the stride-dilated input of the transposed conv (lax's convention), so the
@@ -57,7 +57,7 @@ def _conv_transpose_fwd(x, kernel, strides, padding):
 def _conv_transpose_bwd(strides, padding, residuals, dy):
   x, kernel = residuals
   dy = dy.astype(x.dtype)
-  pads = forward_padding(x.shape[1:3], kernel.shape[:2], strides, padding)
+  pads = _forward_padding(x.shape[1:3], kernel.shape[:2], strides, padding)
   dx, conv_vjp = jax.vjp(lambda w: _strided_conv(dy, w, strides, pads), kernel)
   (dkernel,) = conv_vjp(x)
   return dx, dkernel
