@@ -564,6 +564,15 @@ def _tiny_torch_animo(seed=0):
   return nets
 
 
+def _assert_float32_close(actual, torch_float32, float64, rtol=1e-5):
+  """`actual` is within max(rtol, 2 × torch float32's error) of the float64 result (relative to
+  the data's scale, as `assert_close`)."""
+  float64 = np.asarray(float64, np.float64)
+  scale = max(1.0, float(np.abs(float64).max()))
+  torch_err = float(np.abs(np.asarray(torch_float32, np.float64) - float64).max()) / scale
+  assert_close(actual, float64, max(rtol, 2 * torch_err))
+
+
 def test_animo_matches_torch_reference_end_to_end(tiny_model):
   nets = _tiny_torch_animo()
   state = {f'{name}.{k}': v for name, net in nets.items() for k, v in net.state_dict().items()}
@@ -581,8 +590,10 @@ def test_animo_matches_torch_reference_end_to_end(tiny_model):
       z = nets['mapping_net_shared'](torch.from_numpy(pose))
       flow, warped = nets[f'warpping_net_{suffix}'](_nchw(source), z)
       fake = nets[f'editing_net_{suffix}'](_nchw(source), flow, z)
-      # Descriptor and flow against the float64 network: torch's own float32 CPU kernels differ
-      # from it by up to 1.3e-4 on some CPUs (Intel Xeon, torch 2.13), ten times JAX's error.
+      # Descriptor and flow against the float64 network, allowing JAX twice the error of torch's
+      # own float32 network: how far float32 lands from float64 depends on the CPU's kernels
+      # (flow, scale 7.4: torch 1.3e-4 / JAX 1.3e-5 on an Intel Xeon, 9.0e-5 / 9.8e-5 on an
+      # AMD EPYC), so no fixed tolerance both holds everywhere and catches real differences.
       z64 = copy.deepcopy(nets['mapping_net_shared']).double()(torch.from_numpy(pose).double())
       flow64, _ = copy.deepcopy(nets[f'warpping_net_{suffix}']).double()(
           _nchw(source).double(), z64)
@@ -592,9 +603,10 @@ def test_animo_matches_torch_reference_end_to_end(tiny_model):
       fake_from_jax_flow = nets[f'editing_net_{suffix}'](_nchw(source), jax_flow, z)
     # The flow must be non-trivial (several pixels) for the warp comparison to mean something.
     assert float(flow64.abs().mean()) > 0.5
-    assert_close(out['descriptor'], z64.numpy(), 1e-5)
-    assert_close(out['flow'], _nhwc(flow64), 1e-5)
-    assert_close(out['deformation'], _t_deformation(flow64).numpy(), 1e-5)
+    _assert_float32_close(out['descriptor'], z.numpy(), z64.numpy())
+    _assert_float32_close(out['flow'], _nhwc(flow), _nhwc(flow64))
+    _assert_float32_close(out['deformation'], _t_deformation(flow).numpy(),
+                          _t_deformation(flow64).numpy())
     # fp32 rounding of the deformation (~1 ulp) times the noise image's gradient (~2 per pixel)
     # times 32 pixels per unit: both torch fp32 and JAX sit ~1e-5 away from a float64 warp.
     assert_close(out['warp_image'], _nhwc(warped_from_jax_flow), 5e-5)
