@@ -19,6 +19,7 @@ def test_parse_memory():
     compile_check.parse_memory('lots')
 
 
+@pytest.mark.devices(8)
 def test_fsdp_rules_cut_per_device_state_and_report_says_fit_or_not():
   replicated = compile_check.check(program_config(), stages=('warp',))['warp']
   sharded = compile_check.check(

@@ -1,10 +1,17 @@
-"""Test set-up: 8 fake CPU devices, a shared synthetic dataset folder, and shared helpers."""
+"""Test set-up: 8 fake CPU devices, a shared synthetic dataset folder, and shared helpers.
+
+The suite runs on the CPU wherever it runs (as CI does): the sharding tests need the 8 fake
+devices. `JAX_PLATFORMS=cuda python -m pytest` runs it on a GPU instead: the compiled Triton
+kernel tests run there, float32 matmuls stay float32 (not the GPU's default TF32) so the float32
+references hold, and tests marked `devices(n)` skip when fewer devices are visible.
+"""
 
 import math
 import os
 import re
 
 # Must happen before JAX initialises its backend.
+os.environ.setdefault('JAX_PLATFORMS', 'cpu')
 os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
                            ' --xla_force_host_platform_device_count=8').strip()
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
@@ -18,9 +25,20 @@ jax.config.update('jax_compilation_cache_dir',
                   os.path.join(os.path.expanduser('~'), '.cache', 'animojax', 'jax_test_cache'))
 jax.config.update('jax_persistent_cache_min_compile_time_secs', 0)
 jax.config.update('jax_persistent_cache_min_entry_size_bytes', -1)
+if jax.default_backend() != 'cpu':
+  # float32 matmuls in float32, as on CPUs (a GPU's default is TF32), so that the float32
+  # references mean the same there; bf16 work is unaffected.
+  jax.config.update('jax_default_matmul_precision', 'highest')
 
 SHARED_TESTDATA = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', 'shared',
                                                'testdata'))
+
+
+def pytest_runtest_setup(item):
+  for marker in item.iter_markers('devices'):
+    if jax.device_count() < marker.args[0]:
+      pytest.skip(f'needs {marker.args[0]} devices, {jax.device_count()} visible (the default '
+                  'CPU run has 8 fake ones)')
 
 
 def shared_file(*parts):

@@ -207,6 +207,7 @@ def test_flops_of_the_kernels_match_lax():
     assert flops.matmul_flops(jax.make_jaxpr(train(ours_conv))(x, kernel)) == want
 
 
+@pytest.mark.devices(8)
 def test_batch_sharded_kernels_stay_on_each_device():
   """On 8 devices with the batch sharded: per-shard kernels, only the weight gradient's small
   all-reduce crosses devices, and the single-device values."""

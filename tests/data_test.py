@@ -129,6 +129,7 @@ def test_iterator_state_restores_position(synthetic_data_dir):
   np.testing.assert_array_equal(next(fresh)['human']['driving'], expected['human']['driving'])
 
 
+@pytest.mark.devices(8)
 def test_global_batch_is_sharded_over_devices(synthetic_data_dir):
   from animojax.utils import sharding  # pylint: disable=g-import-not-at-top
   config = _demo_data_config(synthetic_data_dir)

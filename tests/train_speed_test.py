@@ -94,6 +94,7 @@ def test_matmul_flops_counts_convs_and_dots_through_jit_and_grad():
   assert flops.matmul_flops(grad) == 2 * conv + 3 * dot
 
 
+@pytest.mark.devices(2)
 @pytest.mark.parametrize('compute_dtype', ['float32', 'bfloat16'])
 def test_data_parallel_step_moves_only_the_gradients(compute_dtype):
   """Two devices: no activation crosses devices (the swapped pairs and the loss network's two

@@ -114,14 +114,22 @@ def test_sigterm_then_resume_matches_uninterrupted_run(synthetic_data_dir, tmp_p
   monkeypatch.setattr(pipeline, 'to_global', original)
   resumed = trainer.train_and_evaluate(config, workdir)
   assert int(resumed['step']) == 6
+  losses = [r['loss'] for r in _metrics(workdir)]
+  straight_loss = _metrics(str(tmp_path / 'straight'))[-1]['loss']
+  if jax.default_backend() != 'cpu':
+    # GPUs are not bit-reproducible (the warp's backward sums each bin in atomic order): two
+    # uninterrupted H200 runs differed in 256 of 288 arrays (biases whose gradients are rounding
+    # noise, which Adam scales up); a resumed run's last loss was 6e-4 from an uninterrupted one's.
+    assert np.isfinite(losses[-1])
+    pytest.skip('stop and resume ran; the bit-for-bit comparison needs the CPU (GPU runs are '
+                'not bit-reproducible)')
   a, b = _params(straight), _params(resumed)
   for k in a:
     np.testing.assert_allclose(a[k], b[k], rtol=1e-6, atol=1e-7, err_msg=k)
-  losses = [r['loss'] for r in _metrics(workdir)]
-  np.testing.assert_allclose(losses[-1], _metrics(str(tmp_path / 'straight'))[-1]['loss'],
-                             rtol=1e-6)
+  np.testing.assert_allclose(losses[-1], straight_loss, rtol=1e-6)
 
 
+@pytest.mark.devices(8)
 def test_eight_devices_give_the_same_loss_as_one(synthetic_data_dir, tmp_path):
   # Losses, not raw parameters, are compared: biases in front of an instance norm get gradients
   # that are pure rounding noise, which Adam turns into full-size (and so device-count
@@ -137,6 +145,7 @@ def test_eight_devices_give_the_same_loss_as_one(synthetic_data_dir, tmp_path):
   np.testing.assert_allclose(losses[1], losses[8], rtol=1e-5)
 
 
+@pytest.mark.devices(8)
 def test_fsdp_rules_train(synthetic_data_dir, tmp_path):
   config = tiny_config(synthetic_data_dir, total_steps=1, warp_steps=1, log_every=1,
                        sample_every=0, export_at_end=False,
@@ -149,6 +158,7 @@ def test_fsdp_rules_train(synthetic_data_dir, tmp_path):
                          for x in kernels)
 
 
+@pytest.mark.devices(4)
 def test_paper_config_names_each_missing_input(synthetic_data_dir, tmp_path):
   config = animo_config.get_config()
   config.mesh = [('data', 4)]  # Batch 12 on 4 of the 8 test devices.
@@ -165,6 +175,7 @@ def test_paper_config_names_each_missing_input(synthetic_data_dir, tmp_path):
     trainer.train_and_evaluate(config, str(tmp_path / 'w'))
 
 
+@pytest.mark.devices(4)
 def test_missing_vgg_weights_say_how_to_get_them(synthetic_data_dir, tmp_path):
   config = animo_config.get_config('synthetic')
   config.mesh = [('data', 4)]

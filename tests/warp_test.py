@@ -121,6 +121,7 @@ def test_grid_sample_gradients_under_vmap_with_a_shared_grid():
                                atol=1e-6)
 
 
+@pytest.mark.devices(8)
 @pytest.mark.parametrize('implementation,mesh_shape,batch_axes', [
     (None, (8,), 'data'), ('triton_interpret', (8,), 'data'),
     (None, (2, 4), ('data', 'model')), (None, (2, 4), 'data')])
@@ -150,6 +151,7 @@ def test_batch_sharded_grid_sample_stays_on_each_device(implementation, mesh_sha
     np.testing.assert_allclose(np.asarray(got), np.asarray(expected), rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.devices(8)
 def test_unevenly_sharded_batch_falls_back_to_a_correct_gathered_warp():
   rng = np.random.default_rng(6)
   image = jnp.asarray(rng.normal(size=(12, 6, 5, 3)), jnp.float32)
