@@ -8,8 +8,9 @@ from jax.sharding import PartitionSpec as P
 
 from animojax.utils import sharding
 
+pytestmark = pytest.mark.devices(8)
 
-@pytest.mark.devices(8)
+
 def test_mesh_sizes():
   assert jax.device_count() == 8, 'conftest must set 8 fake devices'
   assert sharding.make_mesh([('data', -1)]).shape['data'] == 8
@@ -21,7 +22,6 @@ def test_mesh_sizes():
     sharding.make_mesh([('data', 16)])
 
 
-@pytest.mark.devices(8)
 def test_rules_first_match_wins_and_fsdp_picks_divisible_dim():
   mesh = sharding.make_mesh([('data', -1)])
   tree = {'enc': {'kernel': jnp.zeros((3, 3, 16, 64)), 'bias': jnp.zeros((64,))},
@@ -35,7 +35,6 @@ def test_rules_first_match_wins_and_fsdp_picks_divisible_dim():
     sharding.tree_shardings(tree, [('.*', 'zero3')], mesh)
 
 
-@pytest.mark.devices(8)
 def test_fsdp_placement_holds_the_same_values():
   mesh = sharding.make_mesh([('data', -1)])
   x = np.arange(16 * 8, dtype=np.float32).reshape(16, 8)
