@@ -68,30 +68,35 @@ def tpu_devices(topology):
                      'or v5p:2x2x4.') from e
 
 
-def check(config, stages=('warp', 'gen'), devices=None):
-  """Compiles `config`'s train steps for `devices` (default: all visible); returns memory.
+def check(config, stages=None, devices=None):
+  """Compiles `config`'s train steps (default: every stage of its family) for `devices`
+  (default: all visible); returns memory.
 
   Returns {stage: dict} with 'arguments', 'outputs', 'aliased', 'temporaries' and 'total'
   bytes per device, or {'error': message} where the compiler itself refused the program for
   lack of memory (the TPU compiler does).
   """
   import jax  # pylint: disable=g-import-not-at-top
-  from animojax.train import animo_program  # pylint: disable=g-import-not-at-top
+  from animojax import trainers  # pylint: disable=g-import-not-at-top
   from animojax.utils import sharding  # pylint: disable=g-import-not-at-top
 
-  if config.loss.network == 'vgg19':
+  if 'loss' in config and config.loss.get('network') == 'vgg19':
     # Same shapes and cost as the pretrained file, which the check does not need.
     config = config.copy_and_resolve_references()
     with config.unlocked():
       config.loss.network = 'vgg19_random'
   devices = jax.devices() if devices is None else devices
-  program = animo_program.build(config, sharding.make_mesh(config.mesh, devices))
-
-  args = animo_program.abstract_step_args(program, config)
+  program = trainers.get(config.trainer).build_program(config,
+                                                       sharding.make_mesh(config.mesh, devices))
+  stages = tuple(program.train_steps) if not stages else tuple(stages)
+  unknown = sorted(set(stages) - set(program.train_steps))
+  if unknown:
+    raise ValueError(f'--stages: {unknown} are not stages of {config.trainer!r}; it has '
+                     f'{sorted(program.train_steps)}.')
   report = {}
   for stage in stages:
     try:
-      compiled = program.train_steps[stage].lower(*args).compile()
+      compiled = program.train_steps[stage].lower(*program.step_args[stage]).compile()
     except jax.errors.JaxRuntimeError as e:
       if 'RESOURCE_EXHAUSTED' not in str(e):
         raise
@@ -171,7 +176,7 @@ def _define_flags():
                       'A TPU topology (v5e:4x4, v4:2x2x2, v5p:2x2x4): compile with the real TPU '
                       'compiler for its chips, on this CPU-only host (needs libtpu).')
   flags.DEFINE_float('headroom', 0.9, 'Usable fraction of device memory (runtime, fragmentation).')
-  flags.DEFINE_list('stages', ['warp', 'gen'], 'Train-step stages to compile.')
+  flags.DEFINE_list('stages', [], 'Train-step stages to compile (default: all of the family).')
   flags.mark_flags_as_required(['config'])
 
 

@@ -1,9 +1,9 @@
-r"""Evaluates a trained run: FID, LPIPS, SSIM, PSNR, L1 and CPBD for every reenactment direction.
+r"""Evaluates a trained run (any family; AniMo: FID, LPIPS, SSIM, PSNR, L1, CPBD per direction).
 
   python -m animojax.evaluate --workdir=/tmp/animo [--num_pairs=2000] [--metrics=fid,lpips,ssim]
 
 Reads the run's `config.json` and latest checkpoint (EMA weights unless `--weights=raw`), scores
-the test split as the trainer's final evaluation does (`animojax.train.animo_eval`), and writes
+the test split as the trainer's final evaluation does (the family's `evaluate`), and writes
 `eval.json` and `eval.md` into the workdir. Metrics whose converted weights are missing (FID:
 `~/.cache/animojax/fid_inception.npz`, LPIPS: `~/.cache/animojax/lpips_alex.npz`; get them with
 `python -m animojax.convert.fetch fid_inception lpips_alex`) are skipped, and the report says
@@ -15,10 +15,8 @@ from absl import flags
 from absl import logging
 
 from animojax import export
+from animojax import trainers
 from animojax.metrics import suite as metric_suite
-from animojax.train import animo
-from animojax.train import animo_state
-from animojax.train import animo_step
 
 
 def run(workdir, *, weights='ema', num_pairs=None, batch_size=None, metrics=None,
@@ -46,8 +44,7 @@ def run(workdir, *, weights='ema', num_pairs=None, batch_size=None, metrics=None
                               lpips_weights=lpips_weights)
   for name, reason in suite.skipped.items():
     logging.warning('Skipping %s: %s', metric_suite.DISPLAY[name], reason)
-  generate = animo_step.make_generate(animo_state.graphdef_of(config.model.to_dict()))
-  table = animo.evaluate_workdir(config, workdir, generate, params, step, suite)
+  table = trainers.get(config.trainer).evaluate(config, workdir, params, step, suite)
   return table, suite
 
 

@@ -2,6 +2,7 @@ r"""Exports a trained run's parameters as a flat '/'-keyed .npz, and loads them 
 
   python -m animojax.export --workdir=/tmp/animo_demo --out=params.npz [--weights=ema|raw]
 
+Any trainer family's workdir: the family is read from the run's `config.json` (`config.trainer`).
 The keys are the model's own parameter paths (e.g. `warp_anime/.../kernel`), so the file can be
 read with plain numpy anywhere; `load_model(npz, model_config)` rebuilds the AniMo module.
 """
@@ -15,9 +16,9 @@ from flax import nnx
 import jax
 import ml_collections
 
-from animojax.train import animo_state
-from animojax.train import optim
-from animojax.utils import checkpoint
+from animojax import trainers
+from animojax.trainers.animo import state as animo_state
+from animojax.trainers.common import checkpoint
 from animojax.utils import tree as tree_util
 
 
@@ -31,24 +32,22 @@ def read_config(workdir):
 
 def restore_latest(workdir, weights='ema'):
   """`(config, step, params)` of the latest checkpoint; params as the train state holds them."""
-  if weights not in ('ema', 'raw'):
-    raise ValueError(f"weights must be 'ema' or 'raw', got {weights!r}")
   config = read_config(workdir)
+  family = trainers.get(config.trainer)
   ckpt = checkpoint.Checkpointer(workdir)
   step = ckpt.latest_step()
   if step is None:
     raise FileNotFoundError(f'No checkpoint in {ckpt.directory}.')
-  init = animo_state.make_init(config.model.to_dict(), optim.make_optimizer(config.optim))
-  abstract = jax.eval_shape(init, jax.random.key(0))
-  state = ckpt.restore_state(step, abstract)
+  state = ckpt.restore_state(step, family.abstract_state(config))
   ckpt.close()
-  return config, step, state['ema' if weights == 'ema' else 'params']
+  return config, step, family.select_weights(state, weights)
 
 
 def export(workdir, out, weights='ema'):
   """Writes the latest checkpoint's parameters to `out`; returns the step exported."""
-  _, step, params = restore_latest(workdir, weights)
-  tree_util.save_npz(out, jax.device_get(animo_state.model_params(params)))
+  config, step, params = restore_latest(workdir, weights)
+  family = trainers.get(config.trainer)
+  tree_util.save_npz(out, jax.device_get(family.model_params(params)))
   return step
 
 

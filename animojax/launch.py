@@ -2,11 +2,10 @@ r"""Entry point: `python -m animojax.launch --config=NAME[:ARG] --workdir=DIR [-
 
 NAME resolves to `animojax/configs/NAME.py` (a path to any config file works too); ARG is passed to
 its `get_config`. Configs are locked, so a misspelled `--config.x=y` override is an error. This
-file stays short: it handles flags, multi-host start-up and dispatch to the trainer module
-`animojax.train.<config.trainer>`.
+file stays short: it handles flags, multi-host start-up and dispatch to the trainer family
+`animojax.trainers.<config.trainer>`.
 """
 
-import importlib
 import os
 import sys
 
@@ -47,8 +46,8 @@ def main(argv):
     jax.distributed.initialize()
   config = FLAGS.config
   logging.info('Config:\n%s', config)
-  trainer = importlib.import_module(f'animojax.train.{config.trainer}')
-  trainer.train_and_evaluate(config, FLAGS.workdir)
+  from animojax import trainers  # pylint: disable=g-import-not-at-top
+  trainers.get(config.trainer).train_and_evaluate(config, FLAGS.workdir)
 
 
 def _define_flags():

@@ -197,7 +197,7 @@ def _weights_file(model, pth, seed, tmp, name):
 
 def check_vgg19(args, device, tmp):
   from animojax.convert import vgg19 as vgg19_convert
-  from animojax.losses import vgg19
+  from animojax.nets import vgg19
   model = torchvision.models.vgg19(weights=None)
   src = _weights_file(model, args.vgg19_pth, 0, tmp, 'vgg19.pth')
   npz = os.path.join(tmp, 'vgg19.npz')

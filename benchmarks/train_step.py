@@ -7,7 +7,7 @@
 
 What runs (issue 7): AniMo at paper sizes at 256² with PIRender's VGG19 perceptual + style loss
 (4 scales, weights 2.5 / 4 / 250), Adam and EMA, the full ('gen') stage — the exact jitted step the
-trainer compiles (`animojax.train.animo_program`), state donated. The loss network has random
+trainer compiles (`animojax.trainers.animo.program`), state donated. The loss network has random
 weights (`vgg19_random`; the pretrained file has the same cost) and the data are random.
 
 Counting: one image = one 256² reenactment through generator, loss and backward. Each generator
@@ -62,7 +62,7 @@ def run_ours(args):
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   from animojax.configs import animo as animo_config  # pylint: disable=g-import-not-at-top
-  from animojax.train import animo_program  # pylint: disable=g-import-not-at-top
+  from animojax.trainers.animo import program as animo_program  # pylint: disable=g-import-not-at-top
   from animojax.utils import flops as flops_lib  # pylint: disable=g-import-not-at-top
 
   devices = jax.devices()[:args.devices]

@@ -11,8 +11,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from animojax.losses import vgg19
-from animojax.models import layers
+from animojax.nets import vgg19
+from animojax.models.blocks import pirender as layers
 from animojax.ops import conv
 from animojax.ops import conv_triton
 from animojax.utils import flops

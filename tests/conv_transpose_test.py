@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from flax import nnx
 
-from animojax.models import layers
+from animojax.models.blocks import pirender as layers
 from animojax.ops import conv_transpose
 from tests.conftest import assert_close
 

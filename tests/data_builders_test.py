@@ -17,7 +17,7 @@ from animojax.data import pairs
 from animojax.data import pipeline
 from animojax.data import sources
 from animojax.posemap import mapping
-from animojax.train import animo as trainer
+from animojax.trainers.animo import train as trainer
 from tests import train_test
 from tests.conftest import shared_file
 from tfds_builders.animeceleb import animeceleb_dataset_builder as animeceleb

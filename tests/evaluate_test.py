@@ -20,9 +20,9 @@ from animojax import evaluate
 from animojax.data import pipeline
 from animojax.metrics import lpips
 from animojax.metrics import suite as metric_suite
-from animojax.train import animo_state
-from animojax.train import optim
-from animojax.utils import checkpoint
+from animojax.trainers.animo import state as animo_state
+from animojax.trainers.animo import optim
+from animojax.trainers.common import checkpoint
 from tests.train_test import tiny_config
 
 NUM_PAIRS = 8

@@ -20,11 +20,11 @@ from flax import nnx
 from torch import nn
 
 from animojax import models
-from animojax.models import animo
-from animojax.models import editing
-from animojax.models import layers
-from animojax.models import motion
-from animojax.models import warping
+from animojax.models.animo import animo
+from animojax.models.animo import editing
+from animojax.models.blocks import pirender as layers
+from animojax.models.animo import motion
+from animojax.models.animo import warping
 from tests.conftest import assert_close
 
 # Tiny AniMo for fast CPU tests (still 5 encoder / 3 decoder layers, so flow is at 1/4 size).

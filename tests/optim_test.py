@@ -6,8 +6,8 @@ import ml_collections
 import numpy as np
 import optax
 
-from animojax.train import augment
-from animojax.train import optim
+from animojax.trainers.animo import augment
+from animojax.trainers.animo import optim
 
 
 def _config():

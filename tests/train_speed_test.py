@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from animojax.configs import animo as animo_config
-from animojax.train import animo_program
-from animojax.train import animo_step
-from animojax.train import precision
+from animojax.trainers.animo import program as animo_program
+from animojax.trainers.animo import step as animo_step
+from animojax.trainers.common import precision
 from animojax.utils import flops
 from tests.conftest import collective_bytes
 from tests.train_test import TINY_MODEL
@@ -102,8 +102,7 @@ def test_data_parallel_step_moves_only_the_gradients(compute_dtype):
   plus the loss scalars."""
   config = program_config(mesh=[('data', 2)], compute_dtype=compute_dtype)
   program = animo_program.build(config)
-  args = animo_program.abstract_step_args(program, config)
-  hlo = program.train_steps['gen'].lower(*args).compile().as_text()
+  hlo = program.train_steps['gen'].lower(*program.step_args['gen']).compile().as_text()
   moved = collective_bytes(hlo)
   assert set(moved) == {'all-reduce'}, moved
   assert moved['all-reduce'] <= 4 * program.num_params + 1024, (moved, program.num_params)

@@ -13,9 +13,9 @@ import pytest
 from animojax import export as export_lib
 from animojax.configs import animo as animo_config
 from animojax.data import pipeline
-from animojax.train import animo as trainer
-from animojax.train import animo_state
-from animojax.train import animo_step
+from animojax.trainers.animo import train as trainer
+from animojax.trainers.animo import state as animo_state
+from animojax.trainers.animo import step as animo_step
 from animojax.utils import tree as tree_util
 
 # A very small AniMo (fewer layers: compile time grows with the graph, not the widths) so that

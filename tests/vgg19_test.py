@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from animojax.convert import vgg19 as vgg19_convert
 from animojax.losses import perceptual
-from animojax.losses import vgg19
+from animojax.nets import vgg19
 
 # torchvision's vgg19().features layer list (cfg 'E'); torchvision itself is not installed.
 _CFG = (64, 64, 'M', 128, 128, 'M', 256, 256, 256, 256, 'M', 512, 512, 512, 512, 'M',

@@ -139,7 +139,7 @@ def test_gpu_kernels_under_vmap():
 def test_animo_train_path_uses_the_triton_kernels():
   """The models call warp_image unchanged; on a GPU their gradient runs the Triton backward."""
   from flax import nnx  # pylint: disable=g-import-not-at-top
-  from animojax.models import animo  # pylint: disable=g-import-not-at-top
+  from animojax.models.animo import animo  # pylint: disable=g-import-not-at-top
   model = animo.AniMo(variant='demo', rngs=nnx.Rngs(0))
   graphdef, state = nnx.split(model)
   source = jnp.zeros((1, 64, 64, 3))

@@ -42,7 +42,7 @@ _STEPS_PER_EPOCH = 3319 * 75 // 12
 def get_config(arg=None):
   arg = common.parse_arg(arg, demo=False, synthetic=False, deca=False)
   c = ml_collections.ConfigDict()
-  c.trainer = 'animo'  # animojax.train.<trainer>.train_and_evaluate
+  c.trainer = 'animo'  # animojax.trainers.<trainer> (registered in animojax/trainers/__init__.py)
   c.seed = 0
   c.batch_size = 12  # Pairs per domain per step (global, over all devices and hosts).
 
@@ -82,7 +82,7 @@ def get_config(arg=None):
   c.optim = dict(lr=1e-4, b1=0.5, b2=0.999, eps=1e-8, lr_decay_every=150 * _STEPS_PER_EPOCH,
                  lr_decay_factor=0.2, ema_decay=0.5 ** (32 / 10000))
 
-  # Speed knobs that leave the maths unchanged (animojax/train/precision.py, animo_step.py):
+  # Speed knobs that leave the maths unchanged (animojax/trainers/common/precision.py, trainers/animo/step.py):
   # 'bfloat16' runs forward/backward in bf16 with float32 parameters, optimiser state and
   # reductions (benchmarks/RESULTS.md: its loss curve against float32's); remat 'none' |
   # 'generator' | 'loss' | 'all' recomputes those activations in the backward pass (less memory).

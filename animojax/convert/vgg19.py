@@ -8,7 +8,7 @@ fetch the official file once and convert it:
   python -m animojax.convert.vgg19 --src vgg19-dcbb9e9d.pth --out ~/.cache/animojax/vgg19.npz
 
 The output is a flat `/`-keyed npz (`conv1_1/kernel`, `conv1_1/bias`, ...) whose names are the
-parameter paths of `animojax.losses.vgg19.VGG19Features`; kernels are transposed from torch's
+parameter paths of `animojax.nets.vgg19.VGG19Features`; kernels are transposed from torch's
 (O, I, kh, kw) to Flax's (kh, kw, I, O). All 16 convolutions are converted (the classifier is
 dropped); the loss only builds the layers up to its deepest tap (relu5_1 = conv5_1).
 

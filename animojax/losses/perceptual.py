@@ -40,7 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from animojax.convert import vgg19 as vgg19_convert
-from animojax.losses import vgg19
+from animojax.nets import vgg19
 
 # x: [B, H, W, C] -> {tap: [B, h, w, c]}; params already bound.
 BoundFeaturesFn = Callable[[jax.Array], dict[str, jax.Array]]

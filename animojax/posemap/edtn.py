@@ -20,7 +20,7 @@ import numpy as np
 from flax import nnx
 
 from animojax.convert import torch_pickle
-from animojax.models import layers
+from animojax.models.blocks import pirender as layers
 
 DECA_EXP = 50
 INPUT_DIM = DECA_EXP + 3

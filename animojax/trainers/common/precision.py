@@ -3,7 +3,7 @@
 `config.compute_dtype = 'bfloat16'` casts the parameters to bf16 inside the jitted step (their
 gradients flow back through the cast into the float32 master copy), feeds bf16 images, and runs
 the VGG19 loss network in bf16. Reductions stay in float32: normalisation statistics
-(`models.layers._normalize`), loss means and Gram matrices (`losses.perceptual`), the warp's
+(`models.blocks.pirender._normalize`), loss means and Gram matrices (`losses.perceptual`), the warp's
 interpolation arithmetic and gradient accumulation (`ops.warp`). The flow is added to the
 identity grid in float32 (`models.warping.WarpingNet`): a bf16 sampling position of 100 px would
 be rounded to the nearest 0.5 px, while the bf16 flow offset keeps its relative precision.

@@ -1,59 +1,39 @@
 """Everything the AniMo trainer compiles, built from a config and a mesh, without any data.
 
 The trainer, `benchmarks/train_step.py` and the ahead-of-time compile check
-(`python -m animojax.compile_check`) all build their steps here, so what is benchmarked and
-checked is exactly what trains.
+(`python -m animojax.compile_check`) all build their steps here (`trainers.common.program`), so
+what is benchmarked and checked is exactly what trains.
 """
 
 import dataclasses
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 
 from animojax.losses import perceptual
-from animojax.models import animo as animo_model
-from animojax.train import animo_state
-from animojax.train import animo_step
-from animojax.train import optim
-from animojax.train import precision
+from animojax.models.animo import animo as animo_model
+from animojax.trainers.animo import state as animo_state
+from animojax.trainers.animo import step as animo_step
+from animojax.trainers.animo import optim
+from animojax.trainers.common import precision
+from animojax.trainers.common import program as common_program
 from animojax.utils import sharding
 
 
 @dataclasses.dataclass(frozen=True)
-class Program:
-  """The AniMo training program on one mesh.
+class Program(common_program.Program):
+  """The AniMo training program on one mesh (`train_steps`: {'warp', 'gen'} -> jitted
+  (state, batch, loss_params, rng) -> (state, metrics), state donated).
 
-  Attributes:
-    mesh: the device mesh (batch along 'data').
-    data_sharding / replicated: shardings of the batch and of replicated values.
+  Extra attributes:
     image_loss: the loss network (in the policy's compute dtype); its params go in `loss_params`.
     tx: the per-group Adam.
     graphdef: the model's NNX graph definition.
-    init: rng -> train state (jit it with `state_shardings` as out_shardings).
-    abstract_state: shapes/dtypes of the train state.
-    state_shardings: NamedShardings of the train state (from `config.sharding_rules`).
-    train_steps: {'warp', 'gen'} -> jitted (state, batch, loss_params, rng) -> (state, metrics),
-      state donated.
-    num_params: parameter count.
   """
-  mesh: jax.sharding.Mesh
-  data_sharding: jax.sharding.NamedSharding
-  replicated: jax.sharding.NamedSharding
-  image_loss: perceptual.ImageLoss
-  tx: Any
-  graphdef: Any
-  init: Callable[[jax.Array], dict[str, Any]]
-  abstract_state: dict[str, Any]
-  state_shardings: dict[str, Any]
-  train_steps: dict[str, Any]
-  num_params: int
-
-
-def model_config(config) -> dict[str, Any]:
-  model = config.model
-  return model.to_dict() if isinstance(model, ml_collections.ConfigDict) else dict(model)
+  image_loss: perceptual.ImageLoss = None
+  tx: Any = None
+  graphdef: Any = None
 
 
 def build(config, mesh=None) -> Program:
@@ -71,8 +51,8 @@ def build(config, mesh=None) -> Program:
   image_loss = perceptual.make_loss(config.loss.network, config.loss.vgg19_weights or None,
                                     dtype=dtype)
   tx = optim.make_optimizer(config.optim)
-  graphdef = animo_state.graphdef_of(model_config(config))
-  init = animo_state.make_init(model_config(config), tx)
+  graphdef = animo_state.graphdef_of(animo_state.model_config(config))
+  init = animo_state.make_init(animo_state.model_config(config), tx)
   abstract_state = jax.eval_shape(init, jax.random.key(0))
   state_shardings = sharding.tree_shardings(abstract_state, config.sharding_rules, mesh)
   state_shardings['step'] = repl
@@ -82,12 +62,16 @@ def build(config, mesh=None) -> Program:
                      out_shardings=(state_shardings, repl), donate_argnums=0)
       for stage in animo_step.STAGES}
   num_params = sum(x.size for x in jax.tree.leaves(abstract_state['params']))
-  return Program(mesh, data_sharding, repl, image_loss, tx, graphdef, init, abstract_state,
-                 state_shardings, train_steps, num_params)
+  args = _abstract_step_args(abstract_state, state_shardings, data_sharding, repl,
+                             image_loss.params, config)
+  return Program(mesh=mesh, data_sharding=data_sharding, replicated=repl, init=init,
+                 abstract_state=abstract_state, state_shardings=state_shardings,
+                 train_steps=train_steps, step_args={stage: args for stage in train_steps},
+                 num_params=num_params, image_loss=image_loss, tx=tx, graphdef=graphdef)
 
 
 def pose_dim(config) -> int:
-  model = model_config(config)
+  model = animo_state.model_config(config)
   return model.get('pose_dim', animo_model.VARIANTS[model.get('variant', 'paper')]['pose_dim'])
 
 
@@ -102,16 +86,13 @@ def abstract_batch(config) -> dict[str, dict[str, jax.ShapeDtypeStruct]]:
           for domain in animo_step.DOMAINS}
 
 
-def abstract_step_args(program: Program, config):
-  """(state, batch, loss_params, rng) of a train step as sharded ShapeDtypeStructs: enough to
-  `lower(...).compile()` it without allocating anything (the compile check does)."""
-  def spec(x, s):
-    return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s)
-  state = jax.tree.map(spec, program.abstract_state, program.state_shardings)
-  batch = jax.tree.map(lambda x: spec(x, program.data_sharding), abstract_batch(config))
-  loss_params = jax.tree.map(lambda x: spec(x, program.replicated), program.image_loss.params)
-  rng = jax.ShapeDtypeStruct((), jax.random.key(0).dtype, sharding=program.replicated)
-  return state, batch, loss_params, rng
+def _abstract_step_args(abstract_state, state_shardings, data_sharding, repl, loss_params,
+                        config):
+  """(state, batch, loss_params, rng) of a train step as sharded ShapeDtypeStructs."""
+  return (common_program.sharded_abstract(abstract_state, state_shardings),
+          common_program.sharded_abstract(abstract_batch(config), data_sharding),
+          common_program.sharded_abstract(loss_params, repl),
+          common_program.abstract_rng(repl))
 
 
 def random_batch(config, rng) -> dict[str, dict[str, jax.Array]]:

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from animojax.models import layers
+from animojax.models.blocks import pirender as layers
 from animojax.ops import warp
 
 

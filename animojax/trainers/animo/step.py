@@ -22,10 +22,10 @@ import jax
 import jax.numpy as jnp
 
 from animojax.losses import perceptual
-from animojax.models import animo as animo_model
-from animojax.train import augment
-from animojax.train import optim
-from animojax.train import precision
+from animojax.models.animo import animo as animo_model
+from animojax.trainers.animo import augment
+from animojax.trainers.animo import optim
+from animojax.trainers.common import precision
 
 DOMAINS = animo_model.DOMAINS
 STAGES = ('warp', 'gen')

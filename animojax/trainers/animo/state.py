@@ -9,13 +9,20 @@ model from them inside the jitted steps.
 from flax import nnx
 import jax
 import jax.numpy as jnp
+import ml_collections
 
-from animojax.models import animo as animo_model
-from animojax.train import optim
+from animojax.models.animo import animo as animo_model
+from animojax.trainers.animo import optim
 
 
 def _is_edit(path, _):
   return path[0] in animo_model.EDIT_PREFIXES
+
+
+def model_config(config) -> dict:
+  """`config.model` as the keyword arguments of `AniMo`."""
+  model = config.model
+  return model.to_dict() if isinstance(model, ml_collections.ConfigDict) else dict(model)
 
 
 def build_model(model_config, rngs):

@@ -21,10 +21,10 @@ from typing import Any
 import jax
 from flax import nnx
 
-from animojax.models import editing
-from animojax.models import layers
-from animojax.models import motion
-from animojax.models import warping
+from animojax.models.animo import editing
+from animojax.models.blocks import pirender as layers
+from animojax.models.animo import motion
+from animojax.models.animo import warping
 
 DOMAINS = ('anime', 'human')
 STAGES = ('warp', 'gen')

@@ -15,15 +15,15 @@ import tqdm
 
 from animojax.data import pipeline
 from animojax.metrics import suite as metric_suite
-from animojax.train import animo_eval
-from animojax.train import animo_program
-from animojax.train import animo_state
-from animojax.train import animo_step
-from animojax.train import optim
-from animojax.utils import checkpoint
+from animojax.trainers.animo import evaluation as animo_eval
+from animojax.trainers.animo import program as animo_program
+from animojax.trainers.animo import state as animo_state
+from animojax.trainers.animo import step as animo_step
+from animojax.trainers.animo import optim
+from animojax.trainers.common import checkpoint
 from animojax.utils import images
 from animojax.utils import tree as tree_util
-from animojax.utils import writers
+from animojax.trainers.common import writers
 
 
 class _Preemption:

@@ -9,7 +9,7 @@ followed by residual layers `x + Linear(LReLU_0.1(x))`. PyTorch names: `first.0`
 import jax
 from flax import nnx
 
-from animojax.models import layers
+from animojax.models.blocks import pirender as layers
 
 
 class MotionNet(nnx.Module):

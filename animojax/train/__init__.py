@@ -1,1 +1,0 @@
-"""Trainers (one readable module per kind of training) and their pure steps."""

@@ -1,0 +1,1 @@
+"""Pieces every trainer family shares: checkpoints, preemption, precision, metric writing."""
