@@ -1,8 +1,8 @@
 r"""Entry point: `python -m animojax.launch --config=NAME[:ARG] --workdir=DIR [--config.x=y ...]`.
 
 NAME resolves to `animojax/configs/NAME.py` (a path to any config file works too); ARG is passed to
-its `get_config`. Configs are locked, so a misspelled `--config.x=y` override is an error. This
-file stays short: it handles flags, multi-host start-up and dispatch to the trainer family
+its `get_config`. Configs are locked, so a misspelled `--config.x=y` override is an error.
+Library INFO logs are hidden unless `--verbosity=0` (or higher) is given. This file stays short: it handles flags, multi-host start-up and dispatch to the trainer family
 `animojax.trainers.<config.trainer>`.
 """
 
@@ -12,6 +12,8 @@ import sys
 from absl import app
 from absl import flags
 from absl import logging
+
+from animojax.utils import logs
 
 
 def resolve_config_arg(value):
@@ -38,12 +40,31 @@ def rewrite_argv(argv):
   return argv
 
 
+def initialize_processes(coordinator_address=None, num_processes=None, process_id=None):
+  """`jax.distributed.initialize`, before any other JAX call.
+
+  TPU pods, SLURM and Open MPI need no arguments (JAX detects them); elsewhere (several GPU
+  machines, or several processes on one machine) all three must be given.
+  """
+  import jax  # pylint: disable=g-import-not-at-top
+  # CPU devices of several processes talk through gloo (the GPU and TPU backends ignore this).
+  jax.config.update('jax_cpu_collectives_implementation', 'gloo')
+  try:
+    jax.distributed.initialize(coordinator_address, num_processes, process_id)
+  except ValueError as e:
+    raise SystemExit(
+        f'--multihost: {e} Outside a TPU pod, SLURM job or Open MPI launch, give '
+        '--coordinator_address=HOST:PORT (process 0\'s address), --num_processes and '
+        '--process_id to every process.') from None
+
+
 def main(argv):
   del argv
+  logs.quiet_library_logs()
   if FLAGS.multihost:
-    import jax  # pylint: disable=g-import-not-at-top
-    # Must run before any other JAX call; TPU pods, SLURM and Open MPI need no arguments.
-    jax.distributed.initialize()
+    initialize_processes(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
+  elif FLAGS.coordinator_address or FLAGS.num_processes or FLAGS.process_id is not None:
+    raise SystemExit('--coordinator_address, --num_processes and --process_id need --multihost.')
   config = FLAGS.config
   logging.info('Config:\n%s', config)
   from animojax import trainers  # pylint: disable=g-import-not-at-top
@@ -57,6 +78,10 @@ def _define_flags():
   flags.DEFINE_string('workdir', None, 'Where checkpoints, metrics and samples go.')
   flags.DEFINE_bool('multihost', False,
                     'Call jax.distributed.initialize() (TPU pods, SLURM, multi-node GPU).')
+  flags.DEFINE_string('coordinator_address', None,
+                      'With --multihost outside TPU pods/SLURM/Open MPI: process 0\'s HOST:PORT.')
+  flags.DEFINE_integer('num_processes', None, 'With --coordinator_address: how many processes.')
+  flags.DEFINE_integer('process_id', None, 'With --coordinator_address: this process\'s index.')
   flags.mark_flags_as_required(['config', 'workdir'])
 
 

@@ -23,7 +23,7 @@ from animojax.metrics import suite as metric_suite
 from animojax.trainers.animo import state as animo_state
 from animojax.trainers.animo import optim
 from animojax.trainers.common import checkpoint
-from tests.train_test import tiny_config
+from tests.helpers import tiny_config
 
 NUM_PAIRS = 8
 

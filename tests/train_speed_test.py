@@ -12,7 +12,7 @@ from animojax.trainers.animo import step as animo_step
 from animojax.trainers.common import precision
 from animojax.utils import flops
 from tests.conftest import collective_bytes
-from tests.train_test import TINY_MODEL
+from tests.helpers import TINY_MODEL
 
 
 def program_config(**overrides):

@@ -4,7 +4,8 @@ Loss per domain, PIRender's swap trick: the batch runs source→driving and driv
 (inputs source|driving, poses driving_pose|source_pose, targets driving|source, interleaved pair
 by pair so that a batch-sharded step moves no activations between devices); loss =
 2.5·Perc(warp, gt) [+ 4·(Perc(fake, gt) + 250·Style(fake, gt)) in the full stage]; the total
-sums the anime and human domains (reference models.md §1.5, §2.6). The targets' loss features
+sums the anime and human domains (RenYurui/PIRender `config/face.yaml`, `loss/perceptual.py`;
+kangyeolk/AnimeCeleb `Animo/`). The targets' loss features
 are computed once and shared by the warp and final terms; the (shared) loss network runs once
 per scale on both domains' targets and once on all their generated images.
 
@@ -16,7 +17,6 @@ backward pass to save memory).
 import dataclasses
 
 from clu import metrics as clu_metrics
-import flax
 from flax import nnx
 import jax
 import jax.numpy as jnp
@@ -25,33 +25,19 @@ from animojax.losses import perceptual
 from animojax.models.animo import animo as animo_model
 from animojax.trainers.animo import augment
 from animojax.trainers.animo import optim
+from animojax.trainers.common import multihost
+from animojax.trainers.common import nonfinite
 from animojax.trainers.common import precision
 
 DOMAINS = animo_model.DOMAINS
 STAGES = ('warp', 'gen')
 
 
-@flax.struct.dataclass
-class FirstNonFinite(clu_metrics.Metric):
-  """The first step whose loss was NaN/Inf (int32 max if none), to fail fast naming it."""
-  step: jnp.ndarray
-
-  @classmethod
-  def from_model_output(cls, *, loss, step, **_):
-    return cls(step=jnp.where(jnp.isfinite(loss), jnp.iinfo(jnp.int32).max, step))
-
-  def merge(self, other):
-    return type(self)(step=jnp.minimum(self.step, other.step))
-
-  def compute(self):
-    return self.step
-
-
 def metrics_collection(stage):
   names = ['loss'] + [f'{d}_{t}' for d in DOMAINS
                       for t in (('warp',) if stage == 'warp' else ('warp', 'final', 'style'))]
   fields = {n: clu_metrics.Average.from_output(n) for n in names}
-  fields['first_nonfinite_step'] = FirstNonFinite
+  fields['first_nonfinite_step'] = nonfinite.FirstNonFinite
   return clu_metrics.Collection.create(**fields)
 
 
@@ -182,7 +168,20 @@ def make_train_step(graphdef, image_loss, tx, config, stage):
   return train_step
 
 
-def make_generate(graphdef):
-  """Returns generate(params, source, pose, domain) -> named intermediates (full stage)."""
+def make_generate(graphdef, sharding=None):
+  """Returns generate(params, source, pose, domain) -> named intermediates (full stage).
 
-  return jax.jit(make_generator(graphdef, stage='gen'), static_argnames=('domain',))
+  With a replicated `sharding` on the parameters' mesh, the host inputs are placed there and the
+  outputs come back replicated: every process of a multi-process run can then read them (and all
+  processes must make the call, with the same inputs).
+  """
+  generate = jax.jit(make_generator(graphdef, stage='gen'), static_argnames=('domain',),
+                     out_shardings=sharding)
+  if sharding is None:
+    return generate
+
+  def generate_on_mesh(params, source, pose, domain):
+    source, pose = multihost.replicate((source, pose), sharding)
+    return generate(params, source, pose, domain=domain)
+
+  return generate_on_mesh

@@ -3,10 +3,12 @@
 Sections: workdir and logging, mesh, input pipeline, model/loss/optimiser, update steps, resume,
 train loop, evaluation, export. The state is a pytree of plain dicts sharded by config rules;
 each stage ('warp', 'gen') has one jitted step, compiled once, with the state donated.
+
+Every process runs every line (a jitted call made by one process would wait for the others
+forever): sampling, evaluation and export compute on all processes and process 0 writes.
 """
 
 import os
-import signal
 
 from absl import logging
 import jax
@@ -21,29 +23,12 @@ from animojax.trainers.animo import state as animo_state
 from animojax.trainers.animo import step as animo_step
 from animojax.trainers.animo import optim
 from animojax.trainers.common import checkpoint
+from animojax.trainers.common import multihost
+from animojax.trainers.common import nonfinite
+from animojax.trainers.common import preemption as preemption_lib
+from animojax.trainers.common import writers
 from animojax.utils import images
 from animojax.utils import tree as tree_util
-from animojax.trainers.common import writers
-
-
-class _Preemption:
-  """Turns SIGTERM (preemption, scancel, Ctrl-C in a pod) into a save-and-exit at a step end."""
-
-  def __init__(self):
-    self.requested = False
-    self._previous = None
-
-  def __enter__(self):
-    self._previous = signal.signal(signal.SIGTERM, self._handle)
-    return self
-
-  def _handle(self, signum, frame):
-    del signum, frame
-    logging.warning('SIGTERM: saving a checkpoint after this step, then exiting.')
-    self.requested = True
-
-  def __exit__(self, *exc):
-    signal.signal(signal.SIGTERM, self._previous)
 
 
 def train_and_evaluate(config, workdir):
@@ -51,7 +36,7 @@ def train_and_evaluate(config, workdir):
   # -----------------------------------------------------------------------------------------
   # Workdir and logging.
   workdir = os.path.abspath(workdir)
-  is_main = jax.process_index() == 0
+  is_main = multihost.is_main()
   if is_main:
     os.makedirs(workdir, exist_ok=True)
     with open(os.path.join(workdir, 'config.json'), 'w') as f:
@@ -73,12 +58,13 @@ def train_and_evaluate(config, workdir):
   data_sharding, repl = program.data_sharding, program.replicated
   state_shardings, abstract_state = program.state_shardings, program.abstract_state
   train_steps, tx = program.train_steps, program.tx
-  loss_params = jax.device_put(program.image_loss.params, repl)
-  generate = animo_step.make_generate(program.graphdef)
+  loss_params = multihost.replicate(program.image_loss.params, repl)
+  generate = animo_step.make_generate(program.graphdef, repl)
   logging.info('AniMo (%s): %.2fM parameters, compute dtype %s.', config.model.variant,
                program.num_params / 1e6, config.compute_dtype)
-  init_rng, train_rng = jax.random.split(jax.random.key(config.seed))
-  train_rng = jax.device_put(train_rng, repl)
+  # Made by a jitted call so that they are global (replicated) arrays on every process.
+  init_rng, train_rng = jax.jit(lambda: tuple(jax.random.split(jax.random.key(config.seed))),
+                                out_shardings=repl)()
 
   # -----------------------------------------------------------------------------------------
   # Resume: the latest checkpoint in the workdir wins; otherwise start from scratch.
@@ -94,7 +80,7 @@ def train_and_evaluate(config, workdir):
   step = int(jax.device_get(state['step']))
 
   sample_batch = None
-  if config.sample_every and is_main:
+  if config.sample_every:  # The same batch on every process: all of them run the generator.
     sample_ds = pipeline.make_dataset(config.data, config.eval.split, batch_size=4,
                                       seed=config.seed + 1, process_index=0, process_count=1,
                                       distinct_frames=True)
@@ -103,19 +89,14 @@ def train_and_evaluate(config, workdir):
   # -----------------------------------------------------------------------------------------
   # Train loop.
   def log_metrics(accumulated, step):
-    values = {k: np.asarray(v) for k, v in accumulated.compute().items()}
-    first_bad = int(values.pop('first_nonfinite_step'))
-    if first_bad != np.iinfo(np.int32).max:
-      raise FloatingPointError(
-          f'Non-finite loss at step {first_bad}. Nothing after the last checkpoint was saved; '
-          'lower the learning rate or check the inputs of that step.')
+    values = nonfinite.pop_and_check({k: np.asarray(v) for k, v in accumulated.compute().items()})
     values['learning_rate'] = np.asarray(optim.learning_rate(config.optim, step - 1))
     writer.write(step, values)
 
   progress = tqdm.tqdm(total=config.total_steps, initial=step, disable=not is_main,
                        desc='train', unit='step', dynamic_ncols=True)
   accumulated = None
-  with _Preemption() as preemption:
+  with preemption_lib.Preemption() as preemption:
     while step < config.total_steps:
       stage = 'warp' if step < config.warp_steps else 'gen'
       if step == config.warp_steps and config.reset_warp_optimizer_at_gen:
@@ -128,19 +109,20 @@ def train_and_evaluate(config, workdir):
       progress.update(1)
       progress.set_postfix(stage=stage, refresh=False)
       last = step == config.total_steps
+      stop = preemption.reached(step)  # The same answer on every process.
       # The stages log different terms: close the interval where the warp-only stage ends.
-      if (step % config.log_every == 0 or last or preemption.requested or
-          step == config.warp_steps):
+      if step % config.log_every == 0 or last or stop or step == config.warp_steps:
         log_metrics(accumulated, step)
         accumulated = None
-      if ckpt.should_save(step) or last or preemption.requested:
+      if ckpt.should_save(step) or last or stop:
         ckpt.save(step, state, train_iter, force=True)
       if sample_batch is not None and (step % config.sample_every == 0 or last):
         results = animo_eval.reenact(generate, state['ema'], sample_batch, config.data)
-        grid = animo_eval.sample_grid(results)
-        images.save_png(os.path.join(workdir, 'samples', f'step_{step:08d}.png'), grid)
-        writer.write_image(step, 'samples', grid)
-      if preemption.requested:
+        if is_main:
+          grid = animo_eval.sample_grid(results)
+          images.save_png(os.path.join(workdir, 'samples', f'step_{step:08d}.png'), grid)
+          writer.write_image(step, 'samples', grid)
+      if stop:
         break
   progress.close()
   ckpt.close()
@@ -152,15 +134,17 @@ def train_and_evaluate(config, workdir):
 
   # -----------------------------------------------------------------------------------------
   # Evaluation on the test split, with the EMA weights.
-  if config.eval.num_pairs and is_main:
+  if config.eval.num_pairs:
     evaluate_workdir(config, workdir, generate, state['ema'], step)
 
   # -----------------------------------------------------------------------------------------
-  # Export the EMA weights as a flat '/'-keyed .npz.
-  if config.export_at_end and is_main:
-    path = os.path.join(workdir, 'params.npz')
-    tree_util.save_npz(path, jax.device_get(animo_state.model_params(state['ema'])))
-    logging.info('Exported EMA parameters to %s', path)
+  # Export the EMA weights as a flat '/'-keyed .npz (gathered from every host's shards).
+  if config.export_at_end:
+    params = multihost.fetch(animo_state.model_params(state['ema']))
+    if is_main:
+      path = os.path.join(workdir, 'params.npz')
+      tree_util.save_npz(path, params)
+      logging.info('Exported EMA parameters to %s', path)
   writer.close()
   return state
 
@@ -168,7 +152,8 @@ def train_and_evaluate(config, workdir):
 def evaluate_workdir(config, workdir, generate, params, step, suite=None):
   """Scores all reenactment directions on `config.eval.num_pairs` test pairs.
 
-  `suite` defaults to every metric whose weights are present (`metric_suite.load_for_config`);
+  Every process computes the whole table (the generator runs on all of them); process 0 writes
+  eval.json and eval.md. `suite` defaults to every metric whose weights are present (`metric_suite.load_for_config`);
   the skipped ones are listed in eval.md/eval.json with the reason.
   """
   suite = suite or metric_suite.load_for_config(config.eval)
@@ -179,7 +164,9 @@ def evaluate_workdir(config, workdir, generate, params, step, suite=None):
                              distinct_frames=True)
   table = animo_eval.evaluate(generate, params, (ds[i] for i in range(num_batches)), config.data,
                              suite)
-  report = animo_eval.write_report(workdir, step, table, num_batches * batch_size, suite.skipped)
-  logging.info('Evaluation:\n%s', report)
-  print(report, flush=True)
+  if multihost.is_main():
+    report = animo_eval.write_report(workdir, step, table, num_batches * batch_size,
+                                     suite.skipped)
+    logging.info('Evaluation:\n%s', report)
+    print(report, flush=True)
   return table

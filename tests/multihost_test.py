@@ -1,0 +1,152 @@
+"""Two processes × 4 fake CPU devices (`jax.distributed.initialize` on localhost), as on a pod.
+
+The demo trains through `python -m animojax.launch --multihost`, is stopped by a SIGTERM sent to
+one process only, resumes, evaluates and exports; every process must stop at the same step and
+the run must end where a one-process run of the same steps on 8 devices ends.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from animojax.trainers.animo import train as trainer
+from animojax.utils import tree as tree_util
+from tests.helpers import tiny_config
+
+pytestmark = [pytest.mark.devices(8), pytest.mark.integration]
+
+_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_STEPS = 30
+_RULES = {'replicate': [('.*', 'replicate')],
+          'fsdp': [('.*kernel', 'fsdp'), ('.*', 'replicate')]}
+
+
+def _config(data_dir, rules):
+  c = tiny_config(data_dir, total_steps=_STEPS, warp_steps=_STEPS // 2, log_every=5,
+                  checkpoint_every=10, sample_every=_STEPS, sharding_rules=_RULES[rules])
+  c.eval.num_pairs = 8
+  return c
+
+
+def _config_file(path, data_dir, rules):
+  """A config file for the launcher holding the same settings as `_config`."""
+  with open(path, 'w') as f:
+    f.write(f'''from tests.helpers import tiny_config
+
+
+def get_config(arg=None):
+  del arg
+  c = tiny_config({data_dir!r}, total_steps={_STEPS}, warp_steps={_STEPS // 2}, log_every=5,
+                  checkpoint_every=10, sample_every={_STEPS}, sharding_rules={_RULES[rules]!r})
+  c.eval.num_pairs = 8
+  return c
+''')
+  return path
+
+
+def _free_port():
+  with socket.socket() as s:
+    s.bind(('127.0.0.1', 0))
+    return s.getsockname()[1]
+
+
+def _start(config_path, workdir, log_dir, attempt):
+  port = _free_port()
+  env = dict(os.environ, JAX_PLATFORMS='cpu', PYTHONPATH=_REPO,
+             XLA_FLAGS='--xla_force_host_platform_device_count=4')
+  procs = []
+  for pid in range(2):
+    log = open(os.path.join(log_dir, f'{attempt}_{pid}.log'), 'w')
+    procs.append((subprocess.Popen(
+        [sys.executable, '-m', 'animojax.launch', f'--config={config_path}',
+         f'--workdir={workdir}', '--multihost', f'--coordinator_address=127.0.0.1:{port}',
+         '--num_processes=2', f'--process_id={pid}'],
+        cwd=_REPO, env=env, stdout=log, stderr=subprocess.STDOUT), log))
+  return procs
+
+
+def _wait(procs, log_dir, attempt, timeout=420):
+  deadline = time.time() + timeout
+  codes = []
+  for proc, log in procs:
+    try:
+      codes.append(proc.wait(max(1, deadline - time.time())))
+    except subprocess.TimeoutExpired:
+      for p, _ in procs:
+        p.kill()
+      codes.append('timeout')
+    log.close()
+  logs = [open(os.path.join(log_dir, f'{attempt}_{pid}.log')).read() for pid in range(2)]
+  assert codes == [0, 0], f'exit codes {codes}\n' + '\n'.join(l[-3000:] for l in logs)
+  return logs
+
+
+def _latest_checkpoint(workdir):
+  steps = [int(d) for d in os.listdir(os.path.join(workdir, 'checkpoints')) if d.isdigit()]
+  return max(steps) if steps else None
+
+
+@pytest.mark.parametrize('rules', ['replicate', 'fsdp'])
+def test_two_processes_stop_together_resume_and_match_one_process(synthetic_data_dir, tmp_path,
+                                                                  rules):
+  one = str(tmp_path / 'one')
+  trainer.train_and_evaluate(_config(synthetic_data_dir, rules), one)
+
+  two, logs_dir = str(tmp_path / 'two'), str(tmp_path)
+  config_path = _config_file(str(tmp_path / 'multihost_config.py'), synthetic_data_dir, rules)
+  procs = _start(config_path, two, logs_dir, 'first')
+  # SIGTERM to process 1 alone once training runs (the first checkpoint is written at step 10).
+  deadline = time.time() + 300
+  while _latest_checkpoint_or_none(two) is None and time.time() < deadline:
+    if any(p.poll() is not None for p, _ in procs):
+      break
+    time.sleep(0.05)
+  procs[1][0].send_signal(signal.SIGTERM)
+  logs = _wait(procs, logs_dir, 'first')
+  stopped = _latest_checkpoint(two)
+  assert 10 <= stopped < _STEPS, logs[1][-2000:]
+  for log in logs:  # Both processes stopped after saving the same step.
+    assert f'Stopped at step {stopped} of {_STEPS}' in log, log[-2000:]
+
+  logs = _wait(_start(config_path, two, logs_dir, 'resumed'), logs_dir, 'resumed')
+  assert f'Resuming from step {stopped}' in logs[0]
+  assert _latest_checkpoint(two) == _STEPS
+  report = json.load(open(os.path.join(two, 'eval.json')))
+  assert report['step'] == _STEPS and set(report['results']) == {
+      'anime<-anime', 'human<-human', 'anime<-human', 'human<-anime'}
+  assert os.path.exists(os.path.join(two, 'samples', f'step_{_STEPS:08d}.png'))
+
+  losses = {}
+  for name, workdir in (('one', one), ('two', two)):
+    with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+      losses[name] = {r['step']: r['loss'] for r in map(json.loads, f)}
+  assert losses['two'][_STEPS] == pytest.approx(losses['one'][_STEPS], rel=1e-5)
+  a = tree_util.load_npz_flat(os.path.join(one, 'params.npz'))
+  b = tree_util.load_npz_flat(os.path.join(two, 'params.npz'))
+  assert set(a) == set(b) and len(a) > 10
+  for k in a:
+    np.testing.assert_allclose(b[k], a[k], rtol=1e-5, atol=1e-6, err_msg=k)
+
+
+def _latest_checkpoint_or_none(workdir):
+  if not os.path.isdir(os.path.join(workdir, 'checkpoints')):
+    return None
+  return _latest_checkpoint(workdir)
+
+
+def test_multihost_outside_a_cluster_says_what_to_pass():
+  proc = subprocess.run(
+      [sys.executable, '-m', 'animojax.launch', '--config=animo:demo', '--workdir=/tmp/unused',
+       '--multihost'],
+      cwd=_REPO, capture_output=True, text=True, timeout=120,
+      env=dict(os.environ, JAX_PLATFORMS='cpu'))
+  assert proc.returncode != 0
+  assert '--coordinator_address' in proc.stderr and 'Traceback' not in proc.stderr, proc.stderr
+
