@@ -17,6 +17,8 @@ Frames are decoded by a `FrameReader`, whose motion map (a `pairs.MotionAdapter`
 samplers then return motion vectors (`*pose`) only when the domain's config names a pose kind.
 """
 
+import abc
+
 import numpy as np
 
 KINDS = ('pairs', 'video_pairs', 'single')
@@ -66,26 +68,43 @@ class FrameReader:
     return out
 
 
-def _pair(reader, frames, rng, distinct_frames):
-  """Two sorted frames of `frames` (example indices) -> the source/driving dict."""
-  # Training draws with replacement (as AnimeCeleb/PIRender do); evaluation wants two different
-  # frames, or "copy the source" would score a perfect (infinite-PSNR) match.
-  replace = not (distinct_frames and len(frames) > 1)
-  first, second = np.sort(rng.choice(frames, size=2, replace=replace))
-  src, drv = reader(first), reader(second)
-  pair = {'source': src['image'], 'driving': drv['image']}
-  if 'pose' in src:
-    pair['source_pose'] = src['pose']
-    pair['driving_pose'] = drv['pose']
-  if 'identity' in src:
-    pair['identity'] = src['identity']
-  if 'semantic' in src:
-    pair['source_semantic'] = src['semantic']
-    pair['driving_semantic'] = drv['semantic']
-  return pair
+class _FramePairSampler(abc.ABC):
+  """index -> two frames of one group of examples; subclasses say how the group is drawn."""
+
+  def __init__(self, reader, groups, *, seed, stream, distinct_frames=False):
+    if not groups:
+      raise ValueError(f'{reader.name}: the split has no examples.')
+    self.reader = reader
+    self.groups = groups
+    self.seed = seed
+    self.stream = stream  # Separates the random streams of the domains.
+    # Training draws with replacement (as AnimeCeleb/PIRender do); evaluation wants two
+    # different frames, or "copy the source" would score a perfect (infinite-PSNR) match.
+    self.distinct_frames = distinct_frames
+
+  @abc.abstractmethod
+  def _draw_frames(self, rng):
+    """The example indices to pick the two frames from."""
+
+  def __call__(self, index):
+    rng = item_rng(self.seed, self.stream, index)
+    frames = self._draw_frames(rng)
+    replace = not (self.distinct_frames and len(frames) > 1)
+    first, second = np.sort(rng.choice(frames, size=2, replace=replace))
+    src, drv = self.reader(first), self.reader(second)
+    pair = {'source': src['image'], 'driving': drv['image']}
+    if 'pose' in src:
+      pair['source_pose'] = src['pose']
+      pair['driving_pose'] = drv['pose']
+    if 'identity' in src:
+      pair['identity'] = src['identity']
+    if 'semantic' in src:
+      pair['source_semantic'] = src['semantic']
+      pair['driving_semantic'] = drv['semantic']
+    return pair
 
 
-class PairSampler:
+class PairSampler(_FramePairSampler):
   """index -> a same-identity (source, driving) pair of one domain.
 
   `groups` holds, per identity, either an int array of example indices, or a list of them (one
@@ -96,43 +115,22 @@ class PairSampler:
   when the dataset carries them.
   """
 
-  def __init__(self, reader, groups, *, seed, stream, distinct_frames=False):
-    if not groups:
-      raise ValueError(f'{reader.name}: the split has no examples.')
-    self.reader = reader
-    self.groups = groups
-    self.seed = seed
-    self.stream = stream  # Separates the random streams of the domains.
-    self.distinct_frames = distinct_frames
-
-  def __call__(self, index):
-    rng = item_rng(self.seed, self.stream, index)
+  def _draw_frames(self, rng):
     group = self.groups[rng.integers(len(self.groups))]
     if isinstance(group, list):  # The identity's videos: draw one, then frames within it.
       group = group[rng.integers(len(group))]
-    return _pair(self.reader, group, rng, self.distinct_frames)
+    return group
 
 
-class VideoPairSampler:
-  """index -> two frames of one video, the video drawn uniformly among all `videos`.
+class VideoPairSampler(_FramePairSampler):
+  """index -> two frames of one video, the video drawn uniformly among all `groups`.
 
-  `videos` is a list of int arrays of example indices, one per video. Same outputs as
+  `groups` is a list of int arrays of example indices, one per video. Same outputs as
   `PairSampler` (motion vectors only if the reader has a motion map).
   """
 
-  def __init__(self, reader, videos, *, seed, stream, distinct_frames=False):
-    if not videos:
-      raise ValueError(f'{reader.name}: the split has no videos.')
-    self.reader = reader
-    self.videos = videos
-    self.seed = seed
-    self.stream = stream
-    self.distinct_frames = distinct_frames
-
-  def __call__(self, index):
-    rng = item_rng(self.seed, self.stream, index)
-    video = self.videos[rng.integers(len(self.videos))]
-    return _pair(self.reader, video, rng, self.distinct_frames)
+  def _draw_frames(self, rng):
+    return self.groups[rng.integers(len(self.groups))]
 
 
 class SingleSampler:
