@@ -184,6 +184,7 @@ def test_corrupt_or_wrong_length_cache_is_rebuilt(builder, tmp_path, bad):
     np.save(path, expected.astype(np.float64))
   got = sources._column(builder, 'train', 'identity', cache_dir=epath.Path(tmp_path), write=True)
   np.testing.assert_array_equal(got, expected)
+  assert got.dtype == np.int64
   np.testing.assert_array_equal(np.load(path), expected)  # Overwritten with the good column.
 
 
