@@ -15,6 +15,7 @@ from animojax.configs import animo as animo_config
 from animojax.data import coeffs
 from animojax.data import pairs
 from animojax.data import pipeline
+from animojax.data import samplers
 from animojax.data import sources
 from animojax.posemap import mapping
 from animojax.trainers.animo import train as trainer
@@ -86,8 +87,9 @@ def test_video_pairs_come_from_one_video():
   items = [{'image': np.full((4, 4, 3), i, np.uint8), 'coeff': np.zeros(257, np.float32),
             'identity': 0} for i in range(12)]
   groups = [[np.arange(0, 5), np.arange(5, 12)]]  # One person, two videos.
-  sampler = pairs.PairSampler(items, groups, pairs.MotionAdapter('deep3d_coeff'), image_size=4,
-                              seed=0, stream=1, name='fake')
+  reader = samplers.FrameReader(items, image_size=4, name='fake',
+                                motion=pairs.MotionAdapter('deep3d_coeff'))
+  sampler = samplers.PairSampler(reader, groups, seed=0, stream=1)
   seen = set()
   for index in range(40):
     pair = sampler(index)

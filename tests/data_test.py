@@ -1,4 +1,4 @@
-"""Pair sampling, motion vectors, the grain pipeline and dataset look-up errors."""
+"""AniMo pair sampling, motion vectors, the grain pipeline and dataset look-up errors."""
 
 import grain
 import jax
@@ -8,6 +8,7 @@ import pytest
 from animojax.configs import animo as animo_config
 from animojax.data import pairs
 from animojax.data import pipeline
+from animojax.data import samplers
 from animojax.data import sources
 from animojax.synthetic import face_model
 
@@ -27,7 +28,8 @@ def _fake_source(n=12, ids_per=4, size=8, nan_at=None):
 def _sampler(items, size=8):
   groups = [np.arange(k, k + 4) for k in range(0, len(items), 4)]
   motion = pairs.MotionAdapter('anime_pose', phi=np.eye(17, 64, dtype=np.float32))
-  return pairs.PairSampler(items, groups, motion, image_size=size, seed=0, stream=0, name='fake')
+  reader = samplers.FrameReader(items, image_size=size, name='fake', motion=motion)
+  return samplers.PairSampler(reader, groups, seed=0, stream=0)
 
 
 def test_pairs_are_same_identity_deterministic_and_normalised():
@@ -104,16 +106,26 @@ def test_pipeline_batches_and_motion_consistency(synthetic_data_dir):
     assert not train_ids & test_ids
 
 
-def test_hosts_read_disjoint_items(synthetic_data_dir):
+def test_global_batch_is_independent_of_process_count(synthetic_data_dir):
   config = _demo_data_config(synthetic_data_dir)
-  host = [pipeline.make_dataset(config, 'train', batch_size=4, seed=0, process_index=p,
-                                process_count=2)[0] for p in range(2)]
-  single = pipeline.make_dataset(config, 'train', batch_size=4, seed=0, process_index=0,
-                                 process_count=1)
-  # Process p takes items p, p+2, ...: together the hosts see the single-host items 0..3.
-  np.testing.assert_array_equal(host[0]['anime']['source'][0], single[0]['anime']['source'][0])
-  np.testing.assert_array_equal(host[1]['anime']['source'][0], single[0]['anime']['source'][1])
-  assert host[0]['anime']['source'].shape[0] == 2
+  def dataset(p, count):
+    return pipeline.make_dataset(config, 'train', batch_size=8, seed=0, process_index=p,
+                                 process_count=count)
+  single = dataset(0, 1)
+  for count in (2, 4):
+    hosts = [dataset(p, count) for p in range(count)]
+    for step in (0, 3):
+      parts = [host[step] for host in hosts]
+      assert parts[0]['anime']['source'].shape[0] == 8 // count
+      # Process p holds rows p·B/P ... of the global batch: concatenated, the one-process batch.
+      joined = jax.tree.map(lambda *xs: np.concatenate(xs), *parts)
+      jax.tree.map(np.testing.assert_array_equal, joined, single[step])
+
+
+def test_global_index_blocks():
+  index = [pipeline.global_index(k, batch_size=8, local_batch_size=2, process_index=1)
+           for k in range(5)]
+  assert index == [2, 3, 10, 11, 18]
 
 
 def test_iterator_state_restores_position(synthetic_data_dir):

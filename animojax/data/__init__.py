@@ -1,1 +1,1 @@
-"""Input pipeline: TFDS data sources, same-identity pairs, grain batching, global arrays."""
+"""Input pipeline: TFDS sources, samplers (pairs, video pairs, single images), global arrays."""

@@ -1,22 +1,13 @@
-"""Same-identity (source, driving) pairs, drawn deterministically from an example index.
+"""Motion vectors: the optional per-frame map from a decoded example to AniMo's driving signal.
 
-Every training item is a pure function of (seed, index): an identity drawn at random, then two of
-its frames drawn with replacement and sorted (AnimeCeleb's and PIRender's sampling); for video
-datasets grouped by identity then video, a video of that identity is drawn first and both frames
-come from it (PIRender's and AniMo's VoxCeleb sampling). Because
-nothing depends on iteration history, the grain iterator's position alone is enough to resume a
-run exactly, and each host can take a disjoint slice of the index space.
+Samplers (`animojax.data.samplers`) apply it only for domains whose config names a pose kind
+(`config.data.<domain>.pose`); Φ is loaded only when one of them is 'anime_pose'.
 """
 
 import numpy as np
 
 from animojax import posemap
 from animojax.data import coeffs
-
-
-def _check_finite(value, what):
-  if not np.all(np.isfinite(value)):
-    raise ValueError(f'{what} contains NaN or Inf: {value!r}')
 
 
 class MotionAdapter:
@@ -54,71 +45,3 @@ class MotionAdapter:
     if self.kind == 'deca_coeff':
       return coeffs.deca_coeff_to_motion(example['coeff'])
     return posemap.deep3d_coeff_to_motion(example['coeff'])
-
-
-class PairSampler:
-  """Maps an index to a same-identity pair of one domain.
-
-  `groups` holds, per identity, either an int array of example indices, or a list of them (one
-  per video of that identity; both frames then come from one video).
-
-  Returns a dict with `source`/`driving` images (float32 in [-1, 1]), their 70-D motion vectors
-  `source_pose`/`driving_pose`, `identity`, and `source_semantic`/`driving_semantic` when the
-  dataset carries the ground-truth semantic state (the synthetic data does).
-  """
-
-  def __init__(self, source, groups, motion, *, image_size, seed, stream, name,
-               distinct_frames=False):
-    if not groups:
-      raise ValueError(f'{name}: the split has no examples.')
-    self.source = source
-    self.groups = groups
-    self.motion = motion
-    self.image_size = image_size
-    self.seed = seed
-    self.stream = stream  # Separates the random streams of the two domains.
-    self.name = name
-    # Training draws with replacement (as AnimeCeleb/PIRender do); evaluation wants two
-    # different frames, or "copy the source" would score a perfect (infinite-PSNR) match.
-    self.distinct_frames = distinct_frames
-
-  def _load(self, index):
-    example = self.source[int(index)]
-    image = np.asarray(example['image'])
-    if image.shape != (self.image_size, self.image_size, 3):
-      raise ValueError(
-          f'{self.name}[{index}]: image has shape {image.shape}, expected '
-          f'{(self.image_size, self.image_size, 3)} (config.data.image_size). Use a dataset '
-          'config built at that resolution.')
-    pose = np.asarray(self.motion(example), np.float32)
-    _check_finite(pose, f'{self.name}[{index}] motion vector')
-    out = {'image': image.astype(np.float32) / 127.5 - 1.0, 'pose': pose,
-           'identity': np.int32(example['identity'])}
-    if 'semantic' in example:
-      out['semantic'] = np.asarray(example['semantic'], np.float32)
-    return out
-
-  def __call__(self, index):
-    rng = np.random.default_rng((self.seed, self.stream, index))
-    group = self.groups[rng.integers(len(self.groups))]
-    if isinstance(group, list):  # The identity's videos: draw one, then frames within it.
-      group = group[rng.integers(len(group))]
-    replace = not (self.distinct_frames and len(group) > 1)
-    first, second = np.sort(rng.choice(group, size=2, replace=replace))
-    src, drv = self._load(first), self._load(second)
-    pair = {'source': src['image'], 'driving': drv['image'], 'source_pose': src['pose'],
-            'driving_pose': drv['pose'], 'identity': src['identity']}
-    if 'semantic' in src:
-      pair['source_semantic'] = src['semantic']
-      pair['driving_semantic'] = drv['semantic']
-    return pair
-
-
-class JointPairs:
-  """index -> {domain: pair}: one pair of every domain per item (AniMo trains both at once)."""
-
-  def __init__(self, samplers):
-    self.samplers = dict(samplers)
-
-  def __call__(self, index):
-    return {domain: sampler(index) for domain, sampler in self.samplers.items()}

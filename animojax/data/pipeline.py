@@ -1,23 +1,54 @@
-"""The input pipeline: TFDS data sources -> grain -> per-host batches -> global jax.Arrays.
+"""The input pipeline: TFDS data sources -> samplers -> grain -> per-host batches -> global arrays.
 
-One grain `MapDataset` over an (effectively infinite) index range, sliced per JAX process so that
-hosts read disjoint items, mapped to joint anime + human pairs, batched, and prefetched by
-threads (or worker processes). Its iterator state is saved with every checkpoint.
+The domains of a run are the entries of `config.data` that are dicts with a dataset `name` (AniMo:
+`anime` and `human`; a translator: e.g. `a` and `b`). Each domain picks its sampler and optional
+motion map:
+
+  config.data.<domain> = dict(
+      name='voxceleb_3dmm/deep3d_256',  # TFDS dataset `builder/config`.
+      sample='pairs',          # 'pairs' | 'video_pairs' | 'single' (animojax.data.samplers).
+      pose='deep3d_coeff',     # Motion vectors: a MotionAdapter kind, or '' for none (Φ is
+                               # loaded only for 'anime_pose').
+      pair_within='video',     # 'pairs' only: 'identity' or 'video' (a video of the identity).
+      video_field='',          # 'video_pairs' only: the feature naming a frame's video; '' =
+                               # `video_index` if the dataset has it, else `identity`.
+      domain_label='',         # Only examples whose `domain` ClassLabel is this class
+                               # (unpaired_faces holds both domains in one dataset).
+  )
+
+Item i of the run is `{domain: sampler_domain(seed, stream_domain, i)}`, with streams numbered
+in sorted domain order. One grain `MapDataset` over an (effectively infinite) index range: step s
+of the global batch B holds items s·B ... s·B + B - 1, and process p of P reads the contiguous
+block s·B + p·B/P + j (j < B/P), so the assembled global batch is the same for any number of
+processes. Batched, prefetched by threads (or worker processes); its iterator state is saved with
+every checkpoint.
 """
 
+import functools
 import os
 
 from absl import flags
 import grain
 import jax
+import ml_collections
 import numpy as np
 
 from animojax import posemap
 from animojax.data import pairs
+from animojax.data import samplers
 from animojax.data import sources
 
-DOMAINS = ('anime', 'human')
 _INDEX_RANGE = 2**40  # "Forever": a 2-core CPU would need centuries to exhaust it.
+# The keys a domain's config may set (see the module docstring); a misspelt key is an error.
+DOMAIN_KEYS = ('name', 'sample', 'pose', 'pair_within', 'video_field', 'domain_label')
+# The dataset feature each motion kind reads.
+MOTION_FIELDS = {'anime_pose': 'pose', 'deep3d_coeff': 'coeff', 'deca_coeff': 'coeff'}
+
+
+def domains(data_config):
+  """The domain names of `config.data`: its dict entries with a dataset `name`, sorted."""
+  return sorted(key for key, value in data_config.items()
+                if isinstance(value, (dict, ml_collections.ConfigDict)) and 'name' in value)
 
 
 def load_phi(spec):
@@ -47,58 +78,130 @@ def _check_dataset_conventions(spec, builder, data_config):
                      f'{spec.pose!r} (for {want}); use pose={kind!r}.')
 
 
-def make_samplers(data_config, split, *, seed, distinct_frames=False):
-  """Builds one PairSampler per domain from config.data.
+def _require(builder, domain, field, key, value):
+  """Fails at start-up when the dataset lacks `field`, which config.data.<domain>.<key> needs."""
+  features = builder.info.features
+  if field not in features:
+    raise ValueError(
+        f'config.data.{domain}.{key}={value!r} needs the {field!r} feature, but dataset '
+        f'{builder.info.full_name!r} has none (it has {sorted(features)}). Change '
+        f'config.data.{domain}.{key} or config.data.{domain}.name.')
 
-  A domain spec may set `pair_within='video'` (datasets with a `video_index` feature, e.g.
-  `voxceleb_3dmm`): a video of the drawn identity is drawn, and both frames come from it.
-  """
-  phi = None
-  samplers = {}
-  for stream, domain in enumerate(DOMAINS):
-    spec = data_config[domain]
-    source, builder = sources.open_split(spec.name, split, data_config.data_dir)
-    if spec.pose == 'anime_pose' and phi is None:
-      phi = load_phi(data_config.phi)
-    motion = pairs.MotionAdapter(spec.pose, phi=phi if spec.pose == 'anime_pose' else None,
-                                 angle_permutation=tuple(data_config.anime_angle_permutation))
+
+def _make_sampler(data_config, domain, split, *, stream, seed, distinct_frames, get_phi):
+  """The sampler of one domain, checked against its dataset before any item is read."""
+  spec = data_config[domain]
+  unknown = sorted(set(spec.keys()) - set(DOMAIN_KEYS))
+  if unknown:
+    raise ValueError(f'config.data.{domain} has unknown keys {unknown}; a domain may set '
+                     f'{DOMAIN_KEYS}.')
+  kind = spec.get('sample', 'pairs')
+  if kind not in samplers.KINDS:
+    raise ValueError(f'config.data.{domain}.sample must be one of {samplers.KINDS}, got '
+                     f'{kind!r}.')
+  source, builder = sources.open_split(spec.name, split, data_config.data_dir)
+  _require(builder, domain, 'image', 'name', spec.name)
+  motion = None
+  pose = spec.get('pose', '')
+  if pose:
+    if pose not in pairs.MotionAdapter.KINDS:
+      raise ValueError(f'config.data.{domain}.pose must be one of {pairs.MotionAdapter.KINDS} '
+                       f"(or '' for no motion), got {pose!r}.")
+    _require(builder, domain, MOTION_FIELDS[pose], 'pose', pose)
     _check_dataset_conventions(spec, builder, data_config)
-    pair_within = spec.get('pair_within', 'identity')
-    if pair_within == 'video':
-      groups = sources.video_groups(builder, split)
-    elif pair_within == 'identity':
-      groups = sources.identity_groups(builder, split)
-    else:
-      raise ValueError(f'config.data.{domain}.pair_within must be "identity" or "video", got '
-                       f'{pair_within!r}.')
-    samplers[domain] = pairs.PairSampler(
-        source, groups, motion, image_size=data_config.image_size, seed=seed, stream=stream,
-        name=f'{spec.name}:{split}', distinct_frames=distinct_frames)
-  dims = {domain: s.motion.dim for domain, s in samplers.items()}
+    motion = pairs.MotionAdapter(pose, phi=get_phi() if pose == 'anime_pose' else None,
+                                 angle_permutation=tuple(data_config.anime_angle_permutation))
+  indices = None
+  label = spec.get('domain_label', '')
+  if label:
+    _require(builder, domain, 'domain', 'domain_label', label)
+    indices = sources.label_indices(builder, split, 'domain', label)
+  reader = samplers.FrameReader(source, image_size=data_config.image_size,
+                                name=f'{spec.name}:{split}', motion=motion)
+  if kind == 'single':
+    if indices is None:
+      indices = np.arange(len(source))
+    return samplers.SingleSampler(reader, indices, seed=seed, stream=stream)
+  if kind == 'video_pairs':
+    field = spec.get('video_field', '')
+    if field:
+      _require(builder, domain, field, 'video_field', field)
+    else:  # Datasets without video_index hold one video per identity (cartoon_videos).
+      field = 'video_index' if 'video_index' in builder.info.features else 'identity'
+      _require(builder, domain, field, 'sample', kind)
+    videos = sources.identity_groups(builder, split, field, indices)
+    return samplers.VideoPairSampler(reader, videos, seed=seed, stream=stream,
+                                     distinct_frames=distinct_frames)
+  _require(builder, domain, 'identity', 'sample', kind)
+  pair_within = spec.get('pair_within', 'identity')
+  if pair_within == 'video':
+    _require(builder, domain, 'video_index', 'pair_within', pair_within)
+    groups = sources.video_groups(builder, split, indices=indices)
+  elif pair_within == 'identity':
+    groups = sources.identity_groups(builder, split, indices=indices)
+  else:
+    raise ValueError(f'config.data.{domain}.pair_within must be "identity" or "video", got '
+                     f'{pair_within!r}.')
+  return samplers.PairSampler(reader, groups, seed=seed, stream=stream,
+                              distinct_frames=distinct_frames)
+
+
+def make_samplers(data_config, split, *, seed, distinct_frames=False):
+  """{domain: sampler} from config.data (see the module docstring for the keys).
+
+  `distinct_frames` makes every pair two different frames (for evaluation). Φ is loaded only if
+  a domain's pose kind is 'anime_pose'.
+  """
+  names = domains(data_config)
+  if not names:
+    raise ValueError('config.data has no domain: a domain is a dict entry with a dataset '
+                     "`name`, e.g. config.data.anime = dict(name='animeceleb/default', ...).")
+  phi = []
+  def get_phi():
+    if not phi:
+      phi.append(load_phi(data_config.phi))
+    return phi[0]
+  built = {domain: _make_sampler(data_config, domain, split, stream=stream, seed=seed,
+                                 distinct_frames=distinct_frames, get_phi=get_phi)
+           for stream, domain in enumerate(names)}
+  dims = {domain: s.reader.motion.dim for domain, s in built.items()
+          if s.reader.motion is not None}
   if len(set(dims.values())) > 1:
     raise ValueError(
         f'The domains give motion vectors of different sizes {dims}: the anime pose mapping Φ '
         f'({data_config.phi}) must map into the human 3DMM space (17 x 64 Deep3DFaceRecon '
         'expression for deep3d_coeff, e.g. pose_coeffs.npy; 17 x 50 FLAME expression for '
         'deca_coeff, e.g. transform_matrix_08_30.npy).')
-  return samplers
+  return built
+
+
+def global_index(local_index, *, batch_size, local_batch_size, process_index):
+  """The run's item index of a process's `local_index`-th item: its block of the global batch."""
+  step, j = divmod(local_index, local_batch_size)
+  return step * batch_size + process_index * local_batch_size + j
 
 
 def make_dataset(data_config, split, *, batch_size, seed, process_index=None,
                  process_count=None, distinct_frames=False):
-  """Per-host batches of joint pairs; `batch_size` is global and split evenly over processes.
+  """This process's batches of `{domain: sample}`; `batch_size` is global.
 
+  Process p of P gets rows p·B/P ... (p+1)·B/P - 1 of every global batch, so concatenating the
+  processes' batches in process order gives the one-process batch (`to_global` does, on a mesh
+  whose batch axis lists the processes' devices in order, as `jax.make_mesh` does).
   `distinct_frames` makes every pair two different frames (for evaluation).
   """
   process_index = jax.process_index() if process_index is None else process_index
   process_count = jax.process_count() if process_count is None else process_count
   if batch_size % process_count:
     raise ValueError(f'batch_size {batch_size} is not divisible by {process_count} processes.')
-  joint = pairs.JointPairs(make_samplers(data_config, split, seed=seed,
-                                         distinct_frames=distinct_frames))
-  ds = grain.MapDataset.range(_INDEX_RANGE)[process_index::process_count]
-  ds = ds.map(joint).batch(batch_size // process_count, drop_remainder=True)
-  return ds
+  local = batch_size // process_count
+  joint = samplers.JointSampler(make_samplers(data_config, split, seed=seed,
+                                              distinct_frames=distinct_frames))
+  # A module-level function with bound arguments: grain's worker processes pickle the dataset.
+  to_global_index = functools.partial(global_index, batch_size=batch_size,
+                                      local_batch_size=local, process_index=process_index)
+  ds = grain.MapDataset.range(_INDEX_RANGE // batch_size * local)
+  return ds.map(to_global_index).map(joint).batch(local, drop_remainder=True)
 
 
 def worker_processes(num_workers: int, cpus: int | None = None) -> int:

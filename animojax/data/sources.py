@@ -4,12 +4,19 @@ Dataset names are `builder/config` as TFDS writes them, e.g. `synthetic_heads/an
 that live in this repository (`tfds_builders/`) are registered by importing their package. The
 embedded synthetic dataset needs no download, so it is built on first use; every other dataset
 must have been built by the user (its README says how), and a clear error says so otherwise.
+
+Grouping a split by identity or video needs one field of every example; the scan is cached next
+to the dataset (through `etils.epath`, so also on `gs://`), written once by process 0.
 """
 
 import importlib
+import io
 import os
+import uuid
 
 from absl import logging
+from etils import epath
+import jax
 import numpy as np
 import tensorflow_datasets as tfds
 
@@ -72,17 +79,58 @@ def open_split(name, split, data_dir=None):
   return builder.as_data_source(split=split), builder
 
 
-def _column(builder, split, field):
+def _read_cache(path, length):
+  """The cached int64 column at `path`, or None if it is missing, unreadable or not `length` long.
+
+  A half-written or stale file (e.g. from a dataset rebuilt with more examples) must be rebuilt,
+  never trusted: a wrong column would silently pair frames of different identities.
+  """
+  try:
+    if not path.exists():
+      return None
+    values = np.load(io.BytesIO(path.read_bytes()), allow_pickle=False)
+  except Exception as e:  # pylint: disable=broad-except  (any unreadable file is rebuilt)
+    logging.warning('Rebuilding the index cache %s: it cannot be read (%s).', path, e)
+    return None
+  if values.dtype != np.int64 or values.shape != (length,):
+    logging.warning('Rebuilding the index cache %s: it holds %s %s, expected int64 (%d,).', path,
+                    values.dtype, values.shape, length)
+    return None
+  return values
+
+
+def _write_cache(path, values):
+  """Writes `values` to `path` atomically: readers never see a partial file."""
+  buffer = io.BytesIO()
+  np.save(buffer, values, allow_pickle=False)
+  tmp = path.parent / f'{path.name}.tmp-{uuid.uuid4().hex}'
+  try:
+    tmp.write_bytes(buffer.getvalue())
+    tmp.replace(path)
+  except Exception as e:  # pylint: disable=broad-except  (read-only data_dir: only costs scans)
+    logging.warning('Could not cache %s (%s): every start will rescan the split.', path, e)
+    try:
+      if tmp.exists():
+        tmp.unlink()
+    except Exception:  # pylint: disable=broad-except
+      pass
+
+
+def _column(builder, split, field, *, cache_dir=None, write=None):
   """The `field` values of every example of `split`, as int64 (images are left encoded).
 
-  Cached next to the dataset when that folder is writable, since real datasets have millions of
-  examples.
+  Cached in `cache_dir` (default: the dataset's folder; any `etils.epath` path, e.g. `gs://`),
+  since real datasets have millions of examples. Only one process writes (`write`, default
+  `jax.process_index() == 0`), through a temporary file and a rename; every process reads it.
   """
-  cache = os.path.join(os.fspath(builder.data_dir), f'animojax_{field}_index_{split}.npy')
-  if os.path.exists(cache):
-    return np.load(cache)
   if field not in builder.info.features:
-    raise ValueError(f'Dataset {builder.info.full_name!r} has no {field!r} feature to pair by.')
+    raise ValueError(f'Dataset {builder.info.full_name!r} has no {field!r} feature to group by.')
+  cache_dir = epath.Path(builder.data_dir if cache_dir is None else cache_dir)
+  cache = cache_dir / f'animojax_{field}_index_{split}.npy'
+  length = builder.info.splits[split].num_examples
+  values = _read_cache(cache, length)
+  if values is not None:
+    return values
   skip = {k: tfds.decode.SkipDecoding() for k in _image_features(builder)}
   source = builder.as_data_source(split=split, decoders=skip)
   values = np.empty(len(source), np.int64)
@@ -90,27 +138,39 @@ def _column(builder, split, field):
   for start in range(0, len(source), chunk):
     items = source.__getitems__(range(start, min(start + chunk, len(source))))
     values[start:start + len(items)] = [item[field] for item in items]
-  try:
-    np.save(cache, values)
-  except OSError:  # A read-only data_dir (e.g. a shared bucket) only costs a re-scan.
-    pass
+  if write is None:
+    write = jax.process_index() == 0  # One writer: hosts racing on one bucket object is waste.
+  if write:
+    _write_cache(cache, values)
   return values
 
 
 def _group(values, indices=None):
   """Splits `indices` (default: all) into arrays of equal `values`, in increasing value order."""
   indices = np.arange(len(values)) if indices is None else indices
+  if not len(indices):  # pylint: disable=g-explicit-length-test  (np.split would give [[]])
+    return []
   order = indices[np.argsort(values[indices], kind='stable')]
   boundaries = np.flatnonzero(np.diff(values[order])) + 1
   return np.split(order, boundaries)
 
 
-def identity_groups(builder, split, field='identity'):
-  """Groups example indices of `split` by `field`: a list of int arrays, one per identity."""
-  return _group(_column(builder, split, field))
+def identity_groups(builder, split, field='identity', indices=None):
+  """Groups example indices of `split` (default: all) by `field`: a list of int arrays."""
+  return _group(_column(builder, split, field), indices)
 
 
-def video_groups(builder, split, outer='identity', inner='video_index'):
+def video_groups(builder, split, outer='identity', inner='video_index', indices=None):
   """Per identity, the list of its videos' example-index arrays (pairs come from one video)."""
   inner_values = _column(builder, split, inner)
-  return [_group(inner_values, group) for group in identity_groups(builder, split, outer)]
+  return [_group(inner_values, group)
+          for group in identity_groups(builder, split, outer, indices)]
+
+
+def label_indices(builder, split, field, label):
+  """Indices of the examples of `split` whose ClassLabel `field` is the class named `label`."""
+  feature = builder.info.features[field]
+  if label not in feature.names:
+    raise ValueError(f'Dataset {builder.info.full_name!r}: {field!r} has no class {label!r}; '
+                     f'its classes are {feature.names}.')
+  return np.flatnonzero(_column(builder, split, field) == feature.str2int(label))
