@@ -4,8 +4,8 @@ Loss per domain, PIRender's swap trick: the batch runs source→driving and driv
 (inputs source|driving, poses driving_pose|source_pose, targets driving|source, interleaved pair
 by pair so that a batch-sharded step moves no activations between devices); loss =
 2.5·Perc(warp, gt) [+ 4·(Perc(fake, gt) + 250·Style(fake, gt)) in the full stage]; the total
-sums the anime and human domains (RenYurui/PIRender `config/face.yaml`, `loss/perceptual.py`;
-kangyeolk/AnimeCeleb `Animo/`). The targets' loss features
+sums the anime and human domains (kangyeolk/AnimeCeleb `Animo/runners/animo.py`; RenYurui/PIRender
+`loss/perceptual.py`, `trainers/face_trainer.py`; docs/references.md). The targets' loss features
 are computed once and shared by the warp and final terms; the (shared) loss network runs once
 per scale on both domains' targets and once on all their generated images.
 
