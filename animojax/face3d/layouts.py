@@ -22,7 +22,6 @@ Each layout is defined once here; everything else indexes through `Layout.slices
 
 import dataclasses
 
-import jax.numpy as jnp
 import numpy as np
 
 
@@ -88,8 +87,12 @@ class Layout:
       if array.shape[-1:] != (size,):
         raise ValueError(f'{self.name}: block {name!r} needs {size} entries, got shape '
                          f'{array.shape}.')
-    xp = np if all(isinstance(a, np.ndarray) for a in arrays) else jnp
-    return xp.concatenate(arrays, axis=-1)
+    if all(isinstance(a, np.ndarray) for a in arrays):
+      return np.concatenate(arrays, axis=-1)
+    # Imported here: the synthetic generator's worker processes and the dataset readers use
+    # layouts on numpy only and should not pay for importing jax.
+    import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+    return jnp.concatenate(arrays, axis=-1)
 
 
 DEEP3D = Layout('Deep3DFaceRecon coefficient', (
