@@ -17,6 +17,7 @@ from animojax.data import pairs
 from animojax.data import pipeline
 from animojax.data import samplers
 from animojax.data import sources
+from animojax.face3d import rotations
 from animojax.posemap import mapping
 from animojax.trainers.animo import train as trainer
 from tests import train_test
@@ -49,16 +50,16 @@ def real_data_dir(tmp_path_factory):
 def test_rotation_conversions():
   rng = np.random.default_rng(0)
   rotvec = rng.normal(0, 0.4, (50, 3))
-  rot = coeffs.axis_angle_to_matrix(rotvec)
+  rot = rotations.axis_angle_to_matrix(rotvec)
   np.testing.assert_allclose(rot @ np.swapaxes(rot, -1, -2), np.broadcast_to(np.eye(3), rot.shape),
                              atol=1e-12)
-  angles = coeffs.matrix_to_euler(rot)
-  np.testing.assert_allclose(coeffs.euler_to_matrix(angles), rot, atol=1e-12)
+  angles = rotations.matrix_to_euler(rot)
+  np.testing.assert_allclose(rotations.euler_to_matrix(angles), rot, atol=1e-12)
   # One axis at a time: rotation about x is pitch, about y yaw, about z roll.
   for axis in range(3):
     single = np.zeros(3)
     single[axis] = 0.3
-    np.testing.assert_allclose(coeffs.matrix_to_euler(coeffs.axis_angle_to_matrix(single)),
+    np.testing.assert_allclose(rotations.matrix_to_euler(rotations.axis_angle_to_matrix(single)),
                                single, atol=1e-12)
 
 
@@ -70,7 +71,7 @@ def test_deca_motion_and_adapter_dims():
   np.testing.assert_array_equal(motion[:50], coeff[100:150])
   np.testing.assert_array_equal(motion[53:], coeff[153:156])
   np.testing.assert_allclose(
-      coeffs.euler_to_matrix(motion[50:53]), coeffs.axis_angle_to_matrix(coeff[150:153]),
+      rotations.euler_to_matrix(motion[50:53]), rotations.axis_angle_to_matrix(coeff[150:153]),
       atol=1e-6)
   flame_phi = np.load(shared_file('animeceleb', 'transform_matrix_08_30.npy'))
   anime = pairs.MotionAdapter('anime_pose', phi=mapping.load_phi(

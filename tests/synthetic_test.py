@@ -5,12 +5,12 @@ import dataclasses
 import numpy as np
 import pytest
 
+from animojax.face3d import embedded
 from animojax.synthetic import anime
 from animojax.synthetic import dataset
 from animojax.synthetic import face_model
 from animojax.synthetic import human
 from animojax.synthetic import identities
-from animojax.synthetic import make_face_model
 from animojax.synthetic import raster
 from animojax.synthetic import semantics
 
@@ -85,16 +85,6 @@ def test_anime_pose_round_trip_and_animo_permutation():
 # ---- Face model --------------------------------------------------------------------------------
 
 
-def test_face_model_npz_regenerates_bit_exactly(tmp_path):
-  out = tmp_path / 'face_model.npz'
-  make_face_model.main(['--output', str(out)])
-  packaged = make_face_model.default_output_path().read_bytes()
-  assert out.read_bytes() == packaged, (
-      'face_model.npz differs from its generator; rerun '
-      '`python -m animojax.synthetic.make_face_model` and commit the result.')
-  assert len(packaged) < 1_000_000
-
-
 def test_true_phi_reproduces_semantic_offsets():
   model = face_model.load_face_model()
   assert model.mean.shape == (68, 3) and model.id_basis.shape == (68, 3, 80)
@@ -107,7 +97,7 @@ def test_true_phi_reproduces_semantic_offsets():
   # Through the public landmark function as well.
   zeros = np.zeros(80, np.float32)
   for k in range(17):
-    moved = face_model.landmarks(model, zeros, model.true_phi[k]) - model.mean
+    moved = embedded.landmarks(model, zeros, model.true_phi[k]) - model.mean
     np.testing.assert_allclose(moved, model.semantic_offsets[k], atol=1e-5)
   # Every semantic moves something, and left/right variants are mirror images.
   assert np.all(np.abs(model.semantic_offsets).reshape(17, -1).max(1) > 0.02)
@@ -123,20 +113,6 @@ def test_mean_face_proportions():
   assert mean[42:48, 0].min() > 0 > mean[36:42, 0].max()
   assert mean[36:48, 1].mean() > mean[30, 1] > mean[48:68, 1].mean() > mean[8, 1]
   assert mean[30, 2] == mean[:, 2].max()  # Nose tip is closest to the camera.
-
-
-def test_rotation_matrix_convention():
-  r = face_model.rotation_matrix(0.3, -0.2, 0.1)
-  np.testing.assert_allclose(r @ r.T, np.eye(3), atol=1e-6)
-  np.testing.assert_allclose(np.linalg.det(r), 1.0, atol=1e-6)
-  c, s = np.cos, np.sin
-  rx = np.array([[1, 0, 0], [0, c(0.3), -s(0.3)], [0, s(0.3), c(0.3)]])
-  ry = np.array([[c(-0.2), 0, s(-0.2)], [0, 1, 0], [-s(-0.2), 0, c(-0.2)]])
-  rz = np.array([[c(0.1), -s(0.1), 0], [s(0.1), c(0.1), 0], [0, 0, 1]])
-  np.testing.assert_allclose(r, rz @ ry @ rx, atol=1e-6)
-  nose = np.array([0.0, 0.0, 1.0])
-  assert (face_model.rotation_matrix(0, 0.3, 0) @ nose)[0] > 0  # Yaw > 0: nose to image right.
-  assert (face_model.rotation_matrix(0.3, 0, 0) @ nose)[1] < 0  # Pitch > 0: nose down.
 
 
 def test_project_y_up_to_rows_down():

@@ -2,15 +2,16 @@
 
 Two per-frame 3DMMs are supported, stored by the `voxceleb_3dmm` builder as a `coeff` vector:
 
-* **deep3d** (Deep3DFaceRecon, BFM; reference models.md §7.2), 257-D:
+* **deep3d** (Deep3DFaceRecon, BFM; `face3d.layouts.DEEP3D`), 257-D:
   id 80 | exp 64 | tex 80 | angle 3 (radians; x, y, z = pitch, yaw, roll) | gamma 27 | trans 3.
   Its motion vector (AniMo's 70-D) is exp | angle | trans.
-* **deca** (DECA, FLAME), 156-D, AniMo's `read_deca` order: shape 100 | exp 50 | pose 6, where
-  pose = global rotation 3 | jaw rotation 3, both axis-angle (rotation vectors, radians) in
-  FLAME's frame (x right, y up, z out of the face: the same axes as Deep3DFaceRecon's).
-  Its motion vector, 56-D, is exp 50 | angle 3 | jaw 3: the global rotation converted to
-  Deep3DFaceRecon's Euler angles (R = Rz(roll) Ry(yaw) Rx(pitch)), so that head angles mean the
-  same in both 3DMMs and in AnimeCeleb poses mapped by T; the jaw takes the slot of Deep3D's
+* **deca** (DECA, FLAME; `face3d.layouts.DECA`), 156-D, AniMo's `read_deca` order:
+  shape 100 | exp 50 | pose 6, where pose = global rotation 3 | jaw rotation 3, both axis-angle
+  (rotation vectors, radians) in FLAME's frame (x right, y up, z out of the face: the same axes
+  as Deep3DFaceRecon's). Its motion vector, 56-D (`face3d.layouts.DECA_MOTION`), is
+  exp 50 | angle 3 | jaw 3: the global rotation converted to Deep3DFaceRecon's Euler angles
+  (`face3d.rotations`: R = Rz(roll) Ry(yaw) Rx(pitch)), so that head angles mean the same in
+  both 3DMMs and in AnimeCeleb poses mapped by T; the jaw takes the slot of Deep3D's
   translation. An anime pose maps into the same space with EDTN's 17 x 50 morph -> FLAME
   expression matrix (`transform_matrix_08_30.npy`) and a zero jaw, as EDTN's own training does.
   DECA's camera (`cam`: orthographic scale, tx, ty) is stored separately, not in the motion.
@@ -22,18 +23,18 @@ import io
 
 import numpy as np
 
-from animojax import posemap
 from animojax.data import building
+from animojax.face3d import layouts
+from animojax.face3d import rotations
 
-DEEP3D_DIM = 257
-DEEP3D_SLICES = posemap.DEEP3D_SLICES
+DEEP3D_DIM = layouts.DEEP3D.dim
+DEEP3D_SLICES = layouts.DEEP3D.slices
 # Deep3DFaceRecon_pytorch saves the coefficients split by name; the TF original as one `coeff`.
-DEEP3D_KEYS = (('id', 80), ('exp', 64), ('tex', 80), ('angle', 3), ('gamma', 27), ('trans', 3))
-DECA_DIM = 156
-DECA_SLICES = {'shape': slice(0, 100), 'exp': slice(100, 150), 'pose': slice(150, 156),
-               'global_pose': slice(150, 153), 'jaw_pose': slice(153, 156)}
-DECA_KEYS = (('shape', 100), ('exp', 50), ('pose', 6))
-DECA_MOTION_DIM = 56
+DEEP3D_KEYS = layouts.DEEP3D.blocks
+DECA_DIM = layouts.DECA.dim
+DECA_SLICES = layouts.DECA.slices
+DECA_KEYS = layouts.DECA.blocks
+DECA_MOTION_DIM = layouts.DECA_MOTION.dim
 FORMATS = ('deep3d', 'deca')
 COEFF_DIMS = {'deep3d': DEEP3D_DIM, 'deca': DECA_DIM}
 
@@ -114,52 +115,13 @@ def read_deca(path, data: bytes | None = None) -> tuple[np.ndarray, np.ndarray]:
   return coeff, cam
 
 
-def axis_angle_to_matrix(rotvec: np.ndarray) -> np.ndarray:
-  """Rodrigues' formula: rotation vectors [..., 3] -> rotation matrices [..., 3, 3]."""
-  rotvec = np.asarray(rotvec, np.float64)
-  theta = np.linalg.norm(rotvec, axis=-1, keepdims=True)
-  axis = rotvec / np.maximum(theta, 1e-12)
-  x, y, z = np.moveaxis(axis, -1, 0)
-  zero = np.zeros_like(x)
-  k = np.stack([zero, -z, y, z, zero, -x, -y, x, zero], axis=-1).reshape(rotvec.shape + (3,))
-  theta = theta[..., None]
-  return np.eye(3) + np.sin(theta) * k + (1.0 - np.cos(theta)) * (k @ k)
-
-
-def matrix_to_euler(rot: np.ndarray) -> np.ndarray:
-  """Rotation matrices [..., 3, 3] -> (pitch, yaw, roll) [..., 3] with R = Rz Ry Rx.
-
-  The inverse of Deep3DFaceRecon's `compute_rotation` for |yaw| < 90 degrees.
-  """
-  rot = np.asarray(rot, np.float64)
-  pitch = np.arctan2(rot[..., 2, 1], rot[..., 2, 2])
-  yaw = np.arctan2(-rot[..., 2, 0], np.hypot(rot[..., 0, 0], rot[..., 1, 0]))
-  roll = np.arctan2(rot[..., 1, 0], rot[..., 0, 0])
-  return np.stack([pitch, yaw, roll], axis=-1)
-
-
-def euler_to_matrix(angles: np.ndarray) -> np.ndarray:
-  """(pitch, yaw, roll) [..., 3] -> R = Rz(roll) Ry(yaw) Rx(pitch) (Deep3DFaceRecon)."""
-  angles = np.asarray(angles, np.float64)
-  cx, cy, cz = np.cos(np.moveaxis(angles, -1, 0))
-  sx, sy, sz = np.sin(np.moveaxis(angles, -1, 0))
-  one, zero = np.ones_like(cx), np.zeros_like(cx)
-
-  def mat(*rows):
-    return np.stack(rows, axis=-1).reshape(angles.shape[:-1] + (3, 3))
-
-  rx = mat(one, zero, zero, zero, cx, -sx, zero, sx, cx)
-  ry = mat(cy, zero, sy, zero, one, zero, -sy, zero, cy)
-  rz = mat(cz, -sz, zero, sz, cz, zero, zero, zero, one)
-  return rz @ ry @ rx
-
-
 def deca_coeff_to_motion(coeff: np.ndarray) -> np.ndarray:
   """DECA [..., 156] -> the 56-D motion exp 50 | angle 3 (radians; pitch, yaw, roll) | jaw 3."""
   coeff = np.asarray(coeff, np.float32)
   if coeff.shape[-1] != DECA_DIM:
     raise ValueError(f'DECA coefficients have {DECA_DIM} entries (shape 100 | exp 50 | pose 6), '
                      f'got shape {coeff.shape}.')
-  angles = matrix_to_euler(axis_angle_to_matrix(coeff[..., DECA_SLICES['global_pose']]))
+  angles = rotations.matrix_to_euler(
+      rotations.axis_angle_to_matrix(coeff[..., DECA_SLICES['global_pose']]))
   return np.concatenate([coeff[..., DECA_SLICES['exp']], angles.astype(np.float32),
                          coeff[..., DECA_SLICES['jaw_pose']]], axis=-1)

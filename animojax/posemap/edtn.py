@@ -20,12 +20,14 @@ import numpy as np
 from flax import nnx
 
 from animojax.convert import torch_pickle
+from animojax.face3d import layouts
+from animojax.face3d import semantics
 from animojax.models.blocks import pirender as layers
 
-DECA_EXP = 50
+DECA_EXP = dict(layouts.DECA.blocks)['exp']
 INPUT_DIM = DECA_EXP + 3
 HIDDEN = 512
-NUM_MORPHS = 17
+NUM_MORPHS = semantics.NUM_MORPHS
 LRELU_SLOPE = 0.2
 # torch Sequential index of each Linear in `Generator2ani.main`.
 TORCH_LINEAR_INDICES = (0, 2, 4, 6)

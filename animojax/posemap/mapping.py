@@ -8,6 +8,7 @@ directly (slices of the 257-D coefficient vector); anime frames give a 20-D Anim
 The head-angle column order of AnimeCeleb's CSV is ambiguous in the authors' code
 (reference models.md §1.3): AniMo's runner reorders with (0, 2, 1), EDTN with (1, 2, 0). The
 permutation is therefore always an explicit argument; AniMo's choice is the default.
+The layouts are `animojax.face3d.layouts` (MOTION, DEEP3D, ANIME_POSE).
 """
 
 import os
@@ -15,16 +16,15 @@ import os
 import jax.numpy as jnp
 import numpy as np
 
-MOTION_DIM = 70
-NUM_MORPHS = 17
-NUM_POSE = 20
+from animojax.face3d import layouts
+from animojax.face3d import semantics
+
+MOTION_DIM = layouts.MOTION.dim
+NUM_MORPHS = semantics.NUM_MORPHS
+NUM_POSE = layouts.ANIME_POSE.dim
 # Index i of the result takes column ANIMO_ANGLE_PERMUTATION[i] of pose[17:20].
-ANIMO_ANGLE_PERMUTATION = (0, 2, 1)
-# Deep3DFaceRecon 257-D layout (reference models.md §7.2).
-DEEP3D_SLICES = {
-    'id': slice(0, 80), 'exp': slice(80, 144), 'tex': slice(144, 224),
-    'angle': slice(224, 227), 'gamma': slice(227, 254), 'trans': slice(254, 257),
-}
+ANIMO_ANGLE_PERMUTATION = semantics.ANIMO_ANGLE_PERMUTATION
+DEEP3D_SLICES = layouts.DEEP3D.slices
 
 
 def load_phi(path):
@@ -45,7 +45,7 @@ def load_phi(path):
     raise ValueError(f'Could not read pose-mapping matrix {path!r}: {e}') from e
   if phi.ndim != 2 or phi.shape[0] != NUM_MORPHS:
     raise ValueError(f'{path!r}: expected a ({NUM_MORPHS}, K) matrix, got shape {phi.shape}.')
-  if phi.shape[1] == 257:
+  if phi.shape[1] == layouts.DEEP3D.dim:
     phi = phi[:, DEEP3D_SLICES['exp']]
   if not np.all(np.isfinite(phi)):
     raise ValueError(f'{path!r}: the pose-mapping matrix contains NaN or Inf.')
@@ -69,7 +69,8 @@ def anime_pose_to_3dmm(pose, phi, angle_permutation=ANIMO_ANGLE_PERMUTATION):
 
 def deep3d_coeff_to_motion(coeff):
   """Takes exp | angles | trans (70-D) out of Deep3DFaceRecon 257-D coefficients [..., 257]."""
-  if coeff.shape[-1] not in (257, 260):  # 260: PIRender's LMDB appends 3 crop parameters.
+  # 260: PIRender's LMDB appends 3 crop parameters.
+  if coeff.shape[-1] not in (layouts.DEEP3D.dim, layouts.DEEP3D.dim + 3):
     raise ValueError(f'Deep3DFaceRecon coefficients have 257 (or 260) entries, got {coeff.shape}.')
   xp = np if isinstance(coeff, np.ndarray) else jnp
   s = DEEP3D_SLICES

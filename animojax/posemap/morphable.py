@@ -17,11 +17,11 @@ import dataclasses
 
 import numpy as np
 
-NUM_LANDMARKS = 68
-# iBUG-68 outer eye corners (0-based), whose distance normalises landmark errors (NME).
-OUTER_EYE_CORNERS = (36, 45)
-# The embedded synthetic model is in units of 7 cm.
-EMBEDDED_DM_PER_UNIT = 0.7
+from animojax.face3d import embedded
+from animojax.face3d import ibug68
+
+NUM_LANDMARKS = ibug68.NUM_LANDMARKS
+OUTER_EYE_CORNERS = ibug68.OUTER_EYE_CORNERS
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -102,11 +102,10 @@ def landmarks_from_vertices(vertices: np.ndarray, keypoints: np.ndarray,
 
 
 def embedded_model() -> MorphableModel:
-  """The foundation's embedded sparse model (`animojax.synthetic.face_model`), in decimetres."""
-  from animojax.synthetic import face_model  # pylint: disable=g-import-not-at-top
-  fm = face_model.load_face_model()
-  s = np.float32(EMBEDDED_DM_PER_UNIT)
+  """The embedded sparse model (`animojax.face3d.embedded`), in decimetres."""
+  fm = embedded.load_face_model()
+  s = np.float32(embedded.DM_PER_UNIT)
   return MorphableModel(
       name='embedded', mean=fm.mean * s, id_basis=fm.id_basis * s, exp_basis=fm.exp_basis * s,
       exp_std=np.ones(fm.exp_basis.shape[-1], np.float32),
-      landmark_valid=np.ones(NUM_LANDMARKS, bool), source='animojax.synthetic.face_model')
+      landmark_valid=np.ones(NUM_LANDMARKS, bool), source='animojax.face3d.embedded')

@@ -2,9 +2,9 @@
 
 AnimeCeleb (§3.1) fits Φ by editing a 3DMM's landmarks once per anime morph and solving for the
 expression coefficients that reproduce each edit; the edits themselves were never released. Ours
-are authored once, in centimetres, on the reference face of the embedded synthetic model
-(`animojax.synthetic.make_face_model`: `semantic_offsets`, which is also what that generator
-renders), and transferred to any other neutral face:
+are authored once, in centimetres, on the reference face of the embedded model
+(`animojax.face3d.make_embedded_model`: `semantic_offsets`, which is also what the synthetic
+generator renders), and transferred to any other neutral face:
 
 1. both faces get a face frame: x from the right eye centre to the left eye centre, y toward the
    eyes from the chin (orthogonalised), z = x × y (out of the face);
@@ -22,13 +22,15 @@ every ratio is 1 and the edits are the generator's own, which is what makes the 
 
 import numpy as np
 
-from animojax.synthetic import semantics
+from animojax.face3d import embedded
+from animojax.face3d import ibug68
+from animojax.face3d import semantics
 
 SEMANTIC_NAMES = semantics.MORPH_NAMES
-NUM_SEMANTICS = len(SEMANTIC_NAMES)
+NUM_SEMANTICS = semantics.NUM_MORPHS
 
-_EYE_RIGHT, _EYE_LEFT = np.arange(36, 42), np.arange(42, 48)
-_BROW_RIGHT, _BROW_LEFT = np.arange(17, 22), np.arange(22, 27)
+_EYE_RIGHT, _EYE_LEFT = ibug68.EYE_RIGHT, ibug68.EYE_LEFT
+_BROW_RIGHT, _BROW_LEFT = ibug68.BROW_RIGHT, ibug68.BROW_LEFT
 # Region of each landmark: 0 mouth + jaw, 1 brows, 2 eyes, 3 nose (never edited).
 _REGION = np.zeros(68, np.int32)
 _REGION[17:27], _REGION[36:48], _REGION[27:36] = 1, 2, 3
@@ -45,7 +47,7 @@ def face_frame(points: np.ndarray) -> np.ndarray:
   points = np.asarray(points, np.float64)
   x = points[_EYE_LEFT].mean(0) - points[_EYE_RIGHT].mean(0)
   x /= np.linalg.norm(x)
-  up = points[36:48].mean(0) - points[8]
+  up = points[36:48].mean(0) - points[ibug68.CHIN]
   y = up - (up @ x) * x
   y /= np.linalg.norm(y)
   return np.stack([x, y, np.cross(x, y)])
@@ -78,8 +80,7 @@ def region_sizes(points: np.ndarray) -> np.ndarray:
 
 
 def _reference():
-  from animojax.synthetic import face_model  # pylint: disable=g-import-not-at-top
-  model = face_model.load_face_model()
+  model = embedded.load_face_model()
   return np.asarray(model.mean, np.float64), np.asarray(model.semantic_offsets, np.float64)
 
 

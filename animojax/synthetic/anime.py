@@ -13,10 +13,11 @@ separate coverage alpha, like AnimeCeleb's RGBA renders.
 
 import numpy as np
 
+from animojax.face3d import rotations
+from animojax.face3d import semantics
 from animojax.synthetic import face_model
 from animojax.synthetic import identities
 from animojax.synthetic import raster
-from animojax.synthetic import semantics
 
 STYLE_NAMES = ('flat', 'cel', 'soft', 'sketch')
 FLAT, CEL, SOFT, SKETCH = range(4)
@@ -44,7 +45,7 @@ class _View:
     self.n = semantic.shape[0]
     self.size = size
     self.ppu = _SCALE * size
-    self.rot = face_model.rotation_matrix(angles[:, 0], angles[:, 1], angles[:, 2])
+    self.rot = rotations.rotation_matrix(angles[:, 0], angles[:, 1], angles[:, 2])
     # Pixel offsets -> head-frame-sized world offsets (y flips: rows grow downward).
     self._flip = np.diag([1.0 / self.ppu, -1.0 / self.ppu]).astype(np.float32)
 

@@ -16,8 +16,9 @@ import os
 
 import numpy as np
 
+from animojax.face3d import embedded
+from animojax.face3d import layouts
 from animojax.synthetic import anime
-from animojax.synthetic import face_model
 from animojax.synthetic import human
 from animojax.synthetic import identities
 from animojax.synthetic import semantics
@@ -121,16 +122,17 @@ def human_coeff(config: str | SyntheticConfig, identity: int, semantic: np.ndarr
     raise ValueError(f'semantic must be [N, {semantics.NUM_SEMANTICS}], got {semantic.shape}.')
   n = semantic.shape[0]
   person = identities.human_person(config.seed, identity)
-  model = face_model.load_face_model()
+  model = embedded.load_face_model()
   trans = np.zeros((n, 3), np.float32) if trans is None else np.broadcast_to(
       np.asarray(trans, np.float32), (n, 3))
-  coeff = np.zeros((n, human.COEFF_DIM), np.float32)
-  coeff[:, human.ID_SLICE] = person.id_coeff
-  coeff[:, human.EXP_SLICE] = semantic[:, :semantics.NUM_MORPHS] @ model.true_phi
-  coeff[:, human.TEX_SLICE] = person.tex_coeff
-  coeff[:, human.ANGLE_SLICE] = np.radians(semantic[:, semantics.ANGLE_SLICE])
-  coeff[:, human.GAMMA_SLICE] = person.gamma
-  coeff[:, human.TRANS_SLICE] = trans
+  coeff = np.zeros((n, layouts.DEEP3D.dim), np.float32)
+  s = layouts.DEEP3D.slices
+  coeff[:, s['id']] = person.id_coeff
+  coeff[:, s['exp']] = semantic[:, :semantics.NUM_MORPHS] @ model.true_phi
+  coeff[:, s['tex']] = person.tex_coeff
+  coeff[:, s['angle']] = np.radians(semantic[:, semantics.ANGLE_SLICE])
+  coeff[:, s['gamma']] = person.gamma
+  coeff[:, s['trans']] = trans
   return coeff
 
 

@@ -9,23 +9,21 @@ landmarks. Skin colour comes from the texture coefficients (see identities.Human
 Features follow the landmarks, so the expression coefficients (and through them the semantics)
 move lids, brows and lips.
 
-Coefficient layout (float32[257]): id [0:80] | exp [80:144] | tex [144:224] |
-angles [224:227] (radians: pitch, yaw, roll) | gamma [227:254] | trans [254:257].
+Coefficients (float32[257]) are in Deep3DFaceRecon's layout, `animojax.face3d.layouts.DEEP3D`:
+id 80 | exp 64 | tex 80 | angle 3 (radians: pitch, yaw, roll) | gamma 27 | trans 3.
 """
 
 import numpy as np
 
+from animojax.face3d import embedded
+from animojax.face3d import ibug68
+from animojax.face3d import layouts
+from animojax.face3d import rotations
 from animojax.synthetic import face_model
 from animojax.synthetic import identities
 from animojax.synthetic import raster
 
-COEFF_DIM = 257
-ID_SLICE = slice(0, 80)
-EXP_SLICE = slice(80, 144)
-TEX_SLICE = slice(144, 224)
-ANGLE_SLICE = slice(224, 227)
-GAMMA_SLICE = slice(227, 254)
-TRANS_SLICE = slice(254, 257)
+COEFF_DIM = layouts.DEEP3D.dim
 
 _SCALE = 0.235  # Pixels per model unit at z = 0, as a fraction of the image size.
 _CENTER_Y = 0.45  # Model-space y at the image centre.
@@ -42,9 +40,7 @@ def split_coeff(coeff: np.ndarray) -> dict[str, np.ndarray]:
   if coeff.shape[-1] != COEFF_DIM:
     raise ValueError(f'coeff must have a trailing dimension of {COEFF_DIM} (Deep3DFaceRecon '
                      f'layout), got shape {coeff.shape}.')
-  return {'id': coeff[..., ID_SLICE], 'exp': coeff[..., EXP_SLICE], 'tex': coeff[..., TEX_SLICE],
-          'angles': coeff[..., ANGLE_SLICE], 'gamma': coeff[..., GAMMA_SLICE],
-          'trans': coeff[..., TRANS_SLICE]}
+  return layouts.DEEP3D.split(coeff)
 
 
 def sh_irradiance(nx, ny, nz, gamma: np.ndarray) -> np.ndarray:
@@ -103,19 +99,19 @@ class _HumanRenderer:
     self.n = coeff.shape[0]
     self.size = size
     self.ppu = _SCALE * size
-    self.model = face_model.load_face_model()
-    self.angles = parts['angles']
+    self.model = embedded.load_face_model()
+    self.angles = parts['angle']
     self.trans = parts['trans']
     self.gamma = parts['gamma']
-    self.rot = face_model.rotation_matrix(self.angles[:, 0], self.angles[:, 1], self.angles[:, 2])
-    self.lm3 = face_model.landmarks(self.model, parts['id'], parts['exp'])  # Model space.
+    self.rot = rotations.rotation_matrix(self.angles[:, 0], self.angles[:, 1], self.angles[:, 2])
+    self.lm3 = embedded.landmarks(self.model, parts['id'], parts['exp'])  # Model space.
     self.lm = self.screen(self.lm3)  # [N, 68, 2] pixels.
     self.colors = skin_albedo(parts['tex'])
     self.canvas = raster.Canvas(self.n, size, background=person.background)
     self.line_px = max(0.012 * self.ppu, 0.5)
     # Per-frame geometry of the expressionless face, so nothing depends on which other frames
     # share the batch (rendering one frame or many gives identical pixels).
-    self.neutral3 = face_model.landmarks(self.model, parts['id'], np.zeros_like(parts['exp']))
+    self.neutral3 = embedded.landmarks(self.model, parts['id'], np.zeros_like(parts['exp']))
     # Cranium ellipsoid sized from the jaw width, so wide faces get wide heads.
     width = np.abs(self.neutral3[:, 16, 0] - self.neutral3[:, 0, 0]) / 1.97
     self.cranium_center = np.array([0.0, 0.9, -0.1], np.float32)
@@ -379,7 +375,7 @@ class _HumanRenderer:
   def eyes(self):
     eye_rgb = np.asarray(self.p.eye, np.float32)
     brightness = self.gamma_brightness()[:, None, None]
-    for idx in (face_model.EYE_RIGHT, face_model.EYE_LEFT):
+    for idx in (ibug68.EYE_RIGHT, ibug68.EYE_LEFT):
       outline = self.curve(idx, 4, closed=True)
       pad = 0.15 * self.ppu
       win = self.window(outline, pad)
@@ -438,7 +434,7 @@ class _HumanRenderer:
   def brows(self):
     hair = np.asarray(self.p.hair, np.float32)
     color = np.clip(hair * 0.55 + 0.02, 0, 1)
-    for idx in (face_model.BROW_RIGHT, face_model.BROW_LEFT):
+    for idx in (ibug68.BROW_RIGHT, ibug68.BROW_LEFT):
       pts = self.curve(idx, 3)
       win = self.window(pts, 0.1 * self.ppu)
       x, y = win.grid()
@@ -477,8 +473,8 @@ class _HumanRenderer:
 
   def mouth(self):
     lm = self.lm
-    outer = self.curve(face_model.LIPS_OUTER, 3, closed=True)
-    inner = self.curve(face_model.LIPS_INNER, 3, closed=True)
+    outer = self.curve(ibug68.LIPS_OUTER, 3, closed=True)
+    inner = self.curve(ibug68.LIPS_INNER, 3, closed=True)
     win = self.window(outer, 0.15 * self.ppu)
     x, y = win.grid()
     clip = self.face_clip(win)
@@ -495,7 +491,7 @@ class _HumanRenderer:
     hole = raster.fill(inner_sdf) * clip
     self.canvas.paint(win, hole, (0.22, 0.06, 0.07))
     # Teeth hang from the upper inner lip; the tongue sits at the bottom.
-    upper_inner = self.curve(face_model.LIPS_INNER[[0, 1, 2, 3, 4]], 3)
+    upper_inner = self.curve(ibug68.LIPS_INNER[[0, 1, 2, 3, 4]], 3)
     gap = np.linalg.norm(lm[:, 66] - lm[:, 62], axis=-1)
     depth = np.minimum(0.07 * self.ppu, 0.6 * gap)[:, None, None]
     teeth_px = np.concatenate([upper_inner, upper_inner[:, ::-1] + np.concatenate(

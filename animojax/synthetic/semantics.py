@@ -1,9 +1,11 @@
 """The hidden semantic state shared by both synthetic domains, and how to sample it.
 
-Every synthetic frame (anime or human) is rendered from one float32[20] semantic vector: 17
-AnimeCeleb-style morph weights in [0, 1] followed by the head angles pitch, yaw, roll in degrees
-(3DMM order). Because both domains are rendered from the same vector, a cross-domain reenactment
-can be scored against the exact target image.
+Every synthetic frame (anime or human) is rendered from one float32[20] semantic vector
+(`animojax.face3d.semantics`): 17 AnimeCeleb morph weights in [0, 1] followed by the head angles
+pitch, yaw, roll in degrees (3DMM order). The synthetic anime `pose` stores the angles in the
+column order AniMo's runner expects of AnimeCeleb's CSV (`ANIME_ANGLE_COLUMNS`). Because both
+domains are rendered from the same vector, a cross-domain reenactment can be scored against the
+exact target image.
 
 Side convention: `*_left` / `*_right` are the character's (person's) OWN left / right. With the
 head facing the camera, the own-left eye/brow appears on the RIGHT half of the image.
@@ -11,58 +13,32 @@ head facing the camera, the own-left eye/brow appears on the RIGHT half of the i
 
 import numpy as np
 
-MORPH_NAMES = (
-    'eye_closed_left',
-    'eye_closed_right',
-    'eye_unimpressed_left',
-    'eye_unimpressed_right',
-    'eye_surprised_left',
-    'eye_surprised_right',
-    'brow_angry_left',
-    'brow_angry_right',
-    'brow_raised_left',
-    'brow_raised_right',
-    'brow_lowered_left',
-    'brow_lowered_right',
-    'mouth_a',
-    'mouth_i',
-    'mouth_u',
-    'mouth_e',
-    'mouth_o',
-)
-ANGLE_NAMES = ('pitch', 'yaw', 'roll')
-SEMANTIC_NAMES = MORPH_NAMES + ANGLE_NAMES
-NUM_MORPHS = len(MORPH_NAMES)
-NUM_SEMANTICS = len(SEMANTIC_NAMES)
+from animojax.face3d import semantics as face_semantics
+
+# The conventions are face3d's; re-exported because the renderers' callers, the TFDS builders'
+# dummy-data scripts and the tests read them through this module.
+MORPH_NAMES = face_semantics.MORPH_NAMES
+ANGLE_NAMES = face_semantics.ANGLE_NAMES
+SEMANTIC_NAMES = face_semantics.SEMANTIC_NAMES
+NUM_MORPHS = face_semantics.NUM_MORPHS
+NUM_SEMANTICS = face_semantics.NUM_SEMANTICS
+ANIME_ANGLE_COLUMNS = face_semantics.ANIME_ANGLE_COLUMNS
+ANIMO_ANGLE_PERMUTATION = face_semantics.ANIMO_ANGLE_PERMUTATION
+EYE_STATES = face_semantics.EYE_STATES
+BROW_STATES = face_semantics.BROW_STATES
+VOWELS = face_semantics.VOWELS
+SIDES = face_semantics.SIDES
+MOUTH_SLICE = face_semantics.MOUTH_SLICE
+ANGLE_SLICE = face_semantics.ANGLE_SLICE
+morph_index = face_semantics.morph_index
 MAX_ANGLE_DEG = 20.0
-
-# Column order of the angles in the synthetic anime `pose[17:20]`. It mimics AnimeCeleb's CSV,
-# which AniMo's runner reorders with `pose[..., ANIMO_ANGLE_PERMUTATION]` to get pitch/yaw/roll.
-ANIME_ANGLE_COLUMNS = ('pitch', 'roll', 'yaw')
-ANIMO_ANGLE_PERMUTATION = (0, 2, 1)
-
-# Index helpers used by the renderers (kept here so both domains agree on the meaning).
-EYE_STATES = ('closed', 'unimpressed', 'surprised')
-BROW_STATES = ('angry', 'raised', 'lowered')
-VOWELS = ('a', 'i', 'u', 'e', 'o')
-SIDES = ('left', 'right')
-MOUTH_SLICE = slice(12, 17)
-ANGLE_SLICE = slice(17, 20)
-
-
-def morph_index(name: str) -> int:
-  """Index of a morph (or angle) name in the semantic vector."""
-  try:
-    return SEMANTIC_NAMES.index(name)
-  except ValueError:
-    raise ValueError(f'Unknown semantic name {name!r}; expected one of {SEMANTIC_NAMES}.') from None
 
 
 def _check_last_dim(array: np.ndarray, name: str) -> np.ndarray:
   array = np.asarray(array, np.float32)
   if array.shape[-1:] != (NUM_SEMANTICS,):
     raise ValueError(f'{name} must have a trailing dimension of {NUM_SEMANTICS}, got shape '
-                     f'{array.shape}; see animojax.synthetic.semantics.SEMANTIC_NAMES.')
+                     f'{array.shape}; see animojax.face3d.semantics.SEMANTIC_NAMES.')
   return array
 
 
@@ -99,7 +75,8 @@ def sample_semantics(rng: np.random.Generator, n: int) -> np.ndarray:
     float32[n, 20] with morph weights in [0, 1] and angles in degrees.
   """
   out = np.zeros((n, NUM_SEMANTICS), np.float32)
-  for group_start in (0, 6):  # Eye states (0..5) then brow states (6..11), laid out state-major.
+  # Eye states then brow states, each laid out state-major.
+  for group_start in (face_semantics.EYE_SLICE.start, face_semantics.BROW_SLICE.start):
     for_side = []
     for _ in SIDES:
       active = rng.random(n) < 0.72

@@ -1,6 +1,6 @@
-"""Generates the embedded sparse morphable face model `face_model.npz` (deterministic script).
+"""Generates the embedded sparse morphable face model `embedded_model.npz` (deterministic script).
 
-Run `python -m animojax.synthetic.make_face_model [--output PATH]`. Re-running it reproduces the
+Run `python -m animojax.face3d.make_embedded_model [--output PATH]`. Re-running it reproduces the
 packaged npz bit-exactly (a test checks this), so the npz is reviewable package data, not an
 opaque artifact.
 
@@ -24,10 +24,12 @@ import pathlib
 
 import numpy as np
 
-CM_PER_UNIT = 7.0
+from animojax.face3d import embedded
+
+CM_PER_UNIT = embedded.CM_PER_UNIT
 SEED = 20240617
-NUM_ID = 80
-NUM_EXP = 64
+NUM_ID = embedded.NUM_ID
+NUM_EXP = embedded.NUM_EXP
 
 # Mirror partner of each iBUG-68 landmark (left/right swap).
 MIRROR_INDEX = np.array(
@@ -146,7 +148,7 @@ def semantic_offsets() -> np.ndarray:
   """Landmark displacement of each of the 17 morphs at weight 1, float64[17, 68, 3]."""
   offsets = []
   for table in (_EYE_OFFSETS_CM, _BROW_OFFSETS_CM):
-    for state in table:  # Order: state-major, left before right (matches MORPH_NAMES).
+    for state in table:  # Order: state-major, left before right (matches semantics.MORPH_NAMES).
       offsets.append(_one_side(table[state], 'left'))
       offsets.append(_one_side(table[state], 'right'))
   for vowel in ('a', 'i', 'u', 'e', 'o'):
@@ -232,20 +234,20 @@ def build_arrays() -> dict[str, np.ndarray]:
 
 
 def npz_bytes() -> bytes:
-  """The exact bytes of `face_model.npz` (uncompressed npz: zip entries carry a fixed date)."""
+  """The exact bytes of `embedded_model.npz` (uncompressed npz: zip entries carry a fixed date)."""
   buffer = io.BytesIO()
   np.savez(buffer, **build_arrays())
   return buffer.getvalue()
 
 
 def default_output_path() -> pathlib.Path:
-  return pathlib.Path(__file__).with_name('face_model.npz')
+  return pathlib.Path(__file__).with_name(embedded.NPZ_NAME)
 
 
 def main(argv: list[str] | None = None) -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--output', type=pathlib.Path, default=default_output_path(),
-                      help='where to write the npz (default: the packaged face_model.npz)')
+                      help='where to write the npz (default: the packaged embedded_model.npz)')
   args = parser.parse_args(argv)
   data = npz_bytes()
   args.output.write_bytes(data)
