@@ -3,6 +3,13 @@
 The demo trains through `python -m animojax.launch --multihost`, is stopped by a SIGTERM sent to
 one process only, resumes, evaluates and exports; every process must stop at the same step and
 the run must end where a one-process run of the same steps on 8 devices ends.
+
+Stopping and resuming must be exact: the stopped-and-resumed two-process run equals an
+uninterrupted two-process run bit for bit. Against one process, the runs read the same global
+batches, but the gradient all-reduce sums in another order across processes (gloo) than within
+one, and Adam's first steps move every parameter whose gradient is rounding noise by a full
+learning rate (measured: the demo's losses agree to 1e-7 for 3 steps, then drift by up to 1%).
+So the first steps' losses must agree to float32 rounding, the rest to what that drift allows.
 """
 
 import json
@@ -23,14 +30,14 @@ from tests.helpers import tiny_config
 pytestmark = [pytest.mark.devices(8), pytest.mark.integration]
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_STEPS = 30
+_STEPS = 12
 _RULES = {'replicate': [('.*', 'replicate')],
           'fsdp': [('.*kernel', 'fsdp'), ('.*', 'replicate')]}
 
 
 def _config(data_dir, rules):
-  c = tiny_config(data_dir, total_steps=_STEPS, warp_steps=_STEPS // 2, log_every=5,
-                  checkpoint_every=10, sample_every=_STEPS, sharding_rules=_RULES[rules])
+  c = tiny_config(data_dir, total_steps=_STEPS, warp_steps=_STEPS // 2, log_every=1,
+                  checkpoint_every=4, sample_every=_STEPS, sharding_rules=_RULES[rules])
   c.eval.num_pairs = 8
   return c
 
@@ -43,8 +50,8 @@ def _config_file(path, data_dir, rules):
 
 def get_config(arg=None):
   del arg
-  c = tiny_config({data_dir!r}, total_steps={_STEPS}, warp_steps={_STEPS // 2}, log_every=5,
-                  checkpoint_every=10, sample_every={_STEPS}, sharding_rules={_RULES[rules]!r})
+  c = tiny_config({data_dir!r}, total_steps={_STEPS}, warp_steps={_STEPS // 2}, log_every=1,
+                  checkpoint_every=4, sample_every={_STEPS}, sharding_rules={_RULES[rules]!r})
   c.eval.num_pairs = 8
   return c
 ''')
@@ -59,8 +66,11 @@ def _free_port():
 
 def _start(config_path, workdir, log_dir, attempt):
   port = _free_port()
+  # One compilation cache for every launch of a test: the resumed run compiles nothing anew.
   env = dict(os.environ, JAX_PLATFORMS='cpu', PYTHONPATH=_REPO,
-             XLA_FLAGS='--xla_force_host_platform_device_count=4')
+             XLA_FLAGS='--xla_force_host_platform_device_count=4',
+             JAX_COMPILATION_CACHE_DIR=os.path.join(log_dir, 'jax_cache'),
+             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0')
   procs = []
   for pid in range(2):
     log = open(os.path.join(log_dir, f'{attempt}_{pid}.log'), 'w')
@@ -93,16 +103,23 @@ def _latest_checkpoint(workdir):
   return max(steps) if steps else None
 
 
+@pytest.fixture(scope='module')
+def one_process_run(synthetic_data_dir, tmp_path_factory):
+  """The reference: the same steps in this (one) process on its 8 devices."""
+  workdir = str(tmp_path_factory.mktemp('one_process'))
+  trainer.train_and_evaluate(_config(synthetic_data_dir, 'replicate'), workdir)
+  return workdir
+
+
 @pytest.mark.parametrize('rules', ['replicate', 'fsdp'])
 def test_two_processes_stop_together_resume_and_match_one_process(synthetic_data_dir, tmp_path,
-                                                                  rules):
-  one = str(tmp_path / 'one')
-  trainer.train_and_evaluate(_config(synthetic_data_dir, rules), one)
+                                                                  one_process_run, rules):
+  one = one_process_run
 
   two, logs_dir = str(tmp_path / 'two'), str(tmp_path)
   config_path = _config_file(str(tmp_path / 'multihost_config.py'), synthetic_data_dir, rules)
   procs = _start(config_path, two, logs_dir, 'first')
-  # SIGTERM to process 1 alone once training runs (the first checkpoint is written at step 10).
+  # SIGTERM to process 1 alone once training runs (the first checkpoint is written at step 4).
   deadline = time.time() + 300
   while _latest_checkpoint_or_none(two) is None and time.time() < deadline:
     if any(p.poll() is not None for p, _ in procs):
@@ -111,7 +128,7 @@ def test_two_processes_stop_together_resume_and_match_one_process(synthetic_data
   procs[1][0].send_signal(signal.SIGTERM)
   logs = _wait(procs, logs_dir, 'first')
   stopped = _latest_checkpoint(two)
-  assert 10 <= stopped < _STEPS, logs[1][-2000:]
+  assert 4 <= stopped < _STEPS, logs[1][-2000:]
   for log in logs:  # Both processes stopped after saving the same step.
     assert f'Stopped at step {stopped} of {_STEPS}' in log, log[-2000:]
 
@@ -123,16 +140,37 @@ def test_two_processes_stop_together_resume_and_match_one_process(synthetic_data
       'anime<-anime', 'human<-human', 'anime<-human', 'human<-anime'}
   assert os.path.exists(os.path.join(two, 'samples', f'step_{_STEPS:08d}.png'))
 
-  losses = {}
-  for name, workdir in (('one', one), ('two', two)):
-    with open(os.path.join(workdir, 'metrics.jsonl')) as f:
-      losses[name] = {r['step']: r['loss'] for r in map(json.loads, f)}
-  assert losses['two'][_STEPS] == pytest.approx(losses['one'][_STEPS], rel=1e-5)
+  if rules == 'replicate':  # Exactness of the stop and resume: against an uninterrupted run.
+    straight = str(tmp_path / 'straight')
+    _wait(_start(config_path, straight, logs_dir, 'straight'), logs_dir, 'straight')
+    assert _losses(straight) == _losses(two)
+    a = tree_util.load_npz_flat(os.path.join(straight, 'params.npz'))
+    b = tree_util.load_npz_flat(os.path.join(two, 'params.npz'))
+    for k in a:
+      np.testing.assert_array_equal(b[k], a[k], err_msg=k)
+
+  losses = {'one': _losses(one), 'two': _losses(two)}
+  assert set(losses['two']) == set(range(1, _STEPS + 1))  # Logged once per step, resumed too.
+  for step in (1, 2, 3):
+    assert losses['two'][step] == pytest.approx(losses['one'][step], rel=1e-6), step
+  for step in range(4, _STEPS + 1):
+    assert losses['two'][step] == pytest.approx(losses['one'][step], rel=2e-2), step
+  scores = [json.load(open(os.path.join(w, 'eval.json')))['results'] for w in (one, two)]
+  for direction, by_who in scores[0].items():
+    for metric in ('l1', 'ssim'):
+      assert scores[1][direction]['model'][metric] == pytest.approx(
+          by_who['model'][metric], rel=2e-2), (direction, metric)
   a = tree_util.load_npz_flat(os.path.join(one, 'params.npz'))
   b = tree_util.load_npz_flat(os.path.join(two, 'params.npz'))
   assert set(a) == set(b) and len(a) > 10
-  for k in a:
-    np.testing.assert_allclose(b[k], a[k], rtol=1e-5, atol=1e-6, err_msg=k)
+  lr = _config(synthetic_data_dir, rules).optim.lr
+  for k in a:  # Adam moves a parameter by at most ~lr per step.
+    np.testing.assert_allclose(b[k], a[k], rtol=0, atol=2 * _STEPS * lr, err_msg=k)
+
+
+def _losses(workdir):
+  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+    return {r['step']: r['loss'] for r in map(json.loads, f)}
 
 
 def _latest_checkpoint_or_none(workdir):
