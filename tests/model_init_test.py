@@ -132,13 +132,14 @@ def test_animo_lightning_checkpoint_converts_to_the_torch_weights(model_parts, t
   pose = rng.normal(size=(2, 70)).astype(np.float32)
   out = jax.jit(lambda p, s, z: nnx.merge(graphdef, p)(s, z, domain='human', stage='gen'))(
       params, jnp.asarray(source), jnp.asarray(pose))
+  nchw, nhwc = ref_nets._nchw, ref_nets._nhwc  # pylint: disable=protected-access
   with torch.no_grad():
     z = nets['mapping_net_shared'](torch.from_numpy(pose))
-    flow, _ = warp(ref_nets._nchw(source), z)  # pylint: disable=protected-access
-    fake = nets['editing_net_vox'](ref_nets._nchw(source), flow, z)  # pylint: disable=protected-access
+    flow, _ = warp(nchw(source), z)
+    fake = nets['editing_net_vox'](nchw(source), flow, z)
   ref_nets.assert_close(out['descriptor'], z.numpy(), 1e-5)
-  ref_nets.assert_close(out['flow'], ref_nets._nhwc(flow), 1e-4)  # pylint: disable=protected-access
-  ref_nets.assert_close(out['fake_image'], ref_nets._nhwc(fake), 1e-3)  # pylint: disable=protected-access
+  ref_nets.assert_close(out['flow'], nhwc(flow), 1e-4)
+  ref_nets.assert_close(out['fake_image'], nhwc(fake), 1e-3)
 
 
 def test_model_pack_layout_matches_the_lightning_layout(model_parts, tmp_path):
