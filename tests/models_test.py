@@ -3,12 +3,12 @@
 Numerical parity is checked against small PyTorch re-implementations written here from the public
 code (RenYurui/PIRender generators/base_function.py + face_model.py, kangyeolk/AnimeCeleb
 Animo/models/animo/model.py), with the PyTorch module names, so the test also pins the mapping from
-PyTorch checkpoint keys to NNX parameter paths (`_torch_to_nnx`). torch is a test-only dependency.
+PyTorch checkpoint keys to NNX parameter paths (`animojax.convert.animo_torch`, used here).
+torch is a test-only dependency.
 """
 
 import copy
 import functools
-import re
 
 import jax
 import jax.numpy as jnp
@@ -20,6 +20,7 @@ from flax import nnx
 from torch import nn
 
 from animojax import models
+from animojax.convert import animo_torch
 from animojax.models.animo import animo
 from animojax.models.animo import editing
 from animojax.models.blocks import pirender as layers
@@ -305,46 +306,23 @@ class TMappingNet(nn.Module):
     return out
 
 
-# PyTorch checkpoint key -> NNX path (module renames; leaf names handled in `_torch_to_nnx`).
-_KEY_RENAMES = (
-    (r'^mapping_net_shared\.', 'motion.'),
-    (r'^warpping_net_anime\.', 'warp_anime.'),
-    (r'^warpping_net_vox\.', 'warp_human.'),
-    (r'^editing_net_anime\.', 'edit_anime.'),
-    (r'^editing_net_vox\.', 'edit_human.'),
-    (r'(^|\.)flow_out\.0\.', r'\1flow_norm.'),
-    (r'(^|\.)flow_out\.2\.', r'\1flow_conv.'),
-    (r'(^|\.)mlp_shared\.0\.', r'\1mlp_shared.'),
-    (r'(^|\.)final\.model\.0\.', r'\1final.'),
-    (r'(^|\.)model\.0\.', r'\1conv.'),
-    (r'(^|\.)model\.1\.', r'\1norm.'),
-    (r'^motion\.first\.0\.', 'motion.first.'),
-    (r'^motion\.encoder(\d+)\.1\.', r'motion.encoder\1.'),
-)
+def _load_torch_submodule(module, state_dict, kind):
+  """Loads a sub-network's PyTorch state dict into `module` with the library converter (keys
+  relative to the sub-network); every NNX parameter must be set, every torch weight used."""
+  flat, unconverted = animo_torch.convert_submodule(
+      {k: v.detach().numpy() for k, v in state_dict.items()}, kind)
+  assert not unconverted, unconverted
+  _assign_all(module, flat)
 
 
-def _torch_to_nnx(model, state_dict):
-  """Loads a PyTorch state dict (keys as in the AniMo checkpoints) into `model`; returns #loaded."""
-  params = dict(nnx.to_flat_state(nnx.state(model, nnx.Param)))
-  loaded = set()
-  for key, value in state_dict.items():
-    for pattern, repl in _KEY_RENAMES:
-      key = re.sub(pattern, repl, key)
-    value = value.detach().numpy()
-    *path, leaf = key.split('.')
-    if value.ndim == 4:  # Conv2d (O,I,kh,kw) and ConvTranspose2d (I,O,kh,kw) alike.
-      leaf, value = 'kernel', value.transpose(2, 3, 1, 0)
-    elif value.ndim == 2:  # Linear (out, in).
-      leaf, value = 'kernel', value.T
-    elif value.ndim == 3:  # LayerNorm2d (C, 1, 1).
-      leaf, value = ('scale' if leaf == 'weight' else leaf), value.reshape(-1)
-    path = tuple(path) + (leaf,)
-    assert path in params, f'{key} -> {path} has no NNX parameter'
-    assert params[path].shape == value.shape, (path, params[path].shape, value.shape)
-    params[path].value = jnp.asarray(value)
-    loaded.add(path)
-  assert loaded == set(params), f'NNX params never loaded: {sorted(set(params) - loaded)[:5]}'
-  return len(loaded)
+def _assign_all(module, flat):
+  params = dict(nnx.to_flat_state(nnx.state(module, nnx.Param)))
+  by_name = {'/'.join(map(str, path)): var for path, var in params.items()}
+  assert set(flat) == set(by_name), (sorted(set(flat) ^ set(by_name))[:5])
+  for name, value in flat.items():
+    assert by_name[name].shape == value.shape, (name, by_name[name].shape, value.shape)
+    by_name[name].value = jnp.asarray(value)
+  return len(flat)
 
 
 def _randomize(module, std=0.1, seed=0):
@@ -462,7 +440,7 @@ def test_adain_matches_torch():
   rng = np.random.default_rng(4)
   x = rng.normal(size=(2, 5, 4, 6)).astype(np.float32)
   z = rng.normal(size=(2, 16)).astype(np.float32)
-  _torch_to_nnx(adain, ref.state_dict())
+  _load_torch_submodule(adain, ref.state_dict(), 'edit')
   assert_close(adain(jnp.asarray(x), jnp.asarray(z)), _nhwc(ref(_nchw(x), torch.from_numpy(z))),
                 1e-5)
 
@@ -482,7 +460,7 @@ def test_norm_affine_gradients_match_torch(kind):
   g = rng.normal(size=x.shape).astype(np.float32)
   if kind == 'adain':
     ours, ref = layers.ADAIN(6, 16, rngs=nnx.Rngs(0)), _randomize(TADAIN(6, 16)).double()
-    _torch_to_nnx(ours, ref.state_dict())
+    _load_torch_submodule(ours, ref.state_dict(), 'edit')
     inputs_t = (_nchw(x).double().requires_grad_(), torch.from_numpy(z).double())
   else:
     ours, ref = layers.LayerNorm2d(6), _randomize(TLayerNorm2d(6)).double()
@@ -513,7 +491,7 @@ def test_norm_affine_gradients_match_torch(kind):
 def test_fine_adain_res_block_reproduces_dead_branch():
   block = editing.FineADAINResBlock(6, 16, rngs=nnx.Rngs(0))
   ref = _randomize(TFineRes(6, 16))
-  _torch_to_nnx(block, ref.state_dict())
+  _load_torch_submodule(block, ref.state_dict(), 'edit')
   rng = np.random.default_rng(5)
   x = rng.normal(size=(2, 5, 4, 6)).astype(np.float32)
   z = rng.normal(size=(2, 16)).astype(np.float32)
@@ -528,10 +506,7 @@ def test_fine_adain_res_block_reproduces_dead_branch():
 def test_motion_net_matches_torch():
   net = motion.MotionNet(70, 32, 3, rngs=nnx.Rngs(0))
   ref = _randomize(TMappingNet(70, 32))
-  # MotionNet on its own has no `motion.` prefix: map the two Sequential indices here.
-  state = {re.sub(r'^(first)\.0\.|^(encoder\d+)\.1\.', lambda m: (m[1] or m[2]) + '.', k): v
-           for k, v in ref.state_dict().items()}
-  _torch_to_nnx(net, state)
+  _load_torch_submodule(net, ref.state_dict(), 'motion')
   pose = np.random.default_rng(6).normal(size=(3, 70)).astype(np.float32)
   assert_close(net(jnp.asarray(pose)), ref(torch.from_numpy(pose)).detach().numpy(), 1e-5)
 
@@ -575,10 +550,13 @@ def _assert_float32_close(actual, torch_float32, float64, rtol=1e-5):
 
 def test_animo_matches_torch_reference_end_to_end(tiny_model):
   nets = _tiny_torch_animo()
-  state = {f'{name}.{k}': v for name, net in nets.items() for k, v in net.state_dict().items()}
+  # The checkpoint in the official model-pack key layout, converted by the library converter.
+  state = {f'{name}.{k}': v.detach().numpy() for name, net in nets.items()
+           for k, v in net.state_dict().items()}
+  conversion = animo_torch.convert_state_dict(state)
+  assert not conversion.unconverted and conversion.layout == 'animo'
   model = nnx.clone(tiny_model)
-  n_loaded = _torch_to_nnx(model, state)
-  assert n_loaded == len(state)
+  assert _assign_all(model, conversion.params) == len(state)
 
   rng = np.random.default_rng(7)
   source = rng.uniform(-1, 1, size=(2, 64, 64, 3)).astype(np.float32)

@@ -69,6 +69,10 @@ def get_config(arg=None):
   c.augment = dict(color_jitter=0.1)
 
   c.model = dict(variant='paper', padding_mode='border')
+  # Warm start: an exported .npz or an AniMo/PIRender PyTorch checkpoint (PATH:human / :anime
+  # puts PIRender's single-domain nets into one domain). Partial; report in model_init.json.
+  # A checkpoint in the workdir takes precedence (resume). '' = random init.
+  c.model_init = ''
 
   c.loss = ml_collections.ConfigDict()
   c.loss.network = 'vgg19'  # 'vgg19' (converted torchvision weights), 'vgg19_random',

@@ -8,7 +8,8 @@ package exports:
   build_program(config, mesh=None) -> `trainers.common.program.Program` (its jitted steps and
       their abstract arguments: the trainer, the benchmarks and the compile check share it)
   abstract_state(config) -> the train state's shapes (restoring without allocating)
-  exported_params(state, weights) -> the model's own parameter tree ('ema' or 'raw' weights)
+  select_weights(state, weights) -> the 'ema' or 'raw' parameters of a train state
+  model_params(params) -> the model's own parameter tree (the exported .npz keys)
   evaluate(config, workdir, params, step, suite=None) -> the evaluation table (written to the
       workdir); every process calls it
 """

@@ -15,6 +15,7 @@ import jax
 import numpy as np
 import tqdm
 
+from animojax.convert import animo_torch
 from animojax.data import pipeline
 from animojax.metrics import suite as metric_suite
 from animojax.trainers.animo import evaluation as animo_eval
@@ -23,6 +24,7 @@ from animojax.trainers.animo import state as animo_state
 from animojax.trainers.animo import step as animo_step
 from animojax.trainers.animo import optim
 from animojax.trainers.common import checkpoint
+from animojax.trainers.common import model_init
 from animojax.trainers.common import multihost
 from animojax.trainers.common import nonfinite
 from animojax.trainers.common import preemption as preemption_lib
@@ -67,16 +69,29 @@ def train_and_evaluate(config, workdir):
                                 out_shardings=repl)()
 
   # -----------------------------------------------------------------------------------------
-  # Resume: the latest checkpoint in the workdir wins; otherwise start from scratch.
+  # Resume: the latest checkpoint in the workdir wins; then config.model_init; then scratch.
   ckpt = checkpoint.Checkpointer(workdir, keep=config.keep_checkpoints,
                                  every=config.checkpoint_every)
   latest = ckpt.latest_step()
   if latest is not None:
-    logging.info('Resuming from step %d.', latest)
+    logging.info('Resuming from step %d%s.', latest,
+                 ' (config.model_init is not used)' if config.get('model_init') else '')
     state = ckpt.restore(latest, checkpoint.abstract_with_shardings(abstract_state,
                                                                     state_shardings), train_iter)
   else:
     state = jax.jit(program.init, out_shardings=state_shardings)(init_rng)
+    # Warm start (config.model_init): the file's weights into params and EMA, a fresh
+    # optimiser, step 0. Every process reads the file and places its own shards.
+    if config.get('model_init'):
+      loaded, report = model_init.load(config.model_init,
+                                       animo_state.model_params(state['params']),
+                                       torch_converter=animo_torch.convert)
+      report.log()
+      if is_main:
+        report.write(workdir)
+      for key in ('params', 'ema'):
+        merged = model_init.assign(animo_state.model_params(state[key]), loaded, report.loaded)
+        state[key] = {group: {k: merged[k] for k in state[key][group]} for group in state[key]}
   step = int(jax.device_get(state['step']))
 
   sample_batch = None
