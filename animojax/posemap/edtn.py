@@ -1,6 +1,6 @@
 """EDTN: the learned alternative to Φ, mapping DECA/FLAME expression + jaw to the 17 anime morphs.
 
-The AnimeCeleb repository's follow-up (EDTN/, reference models.md §1.7) replaces the fixed linear
+The AnimeCeleb repository's follow-up (kangyeolk/AnimeCeleb `EDTN/`) replaces the fixed linear
 map with an MLP, `Generator2ani`: Linear(53, 512) → LReLU(0.2) → Linear(512, 512) → LReLU(0.2) →
 Linear(512, 512) → LReLU(0.2) → Linear(512, 17) → sigmoid. Its input is DECA's `exp` (50) followed
 by the jaw pose `pose[3:6]` (axis-angle, radians). At inference the 20-D AnimeCeleb pose is the

@@ -1,6 +1,6 @@
 """Loaders for real morphable models into the landmark-level `MorphableModel`.
 
-* Deep3DFaceRecon `BFM_model_front.mat` (reference models.md §7.1): `meanshape` (1, 3N),
+* Deep3DFaceRecon `BFM_model_front.mat` (sicxu/Deep3DFaceRecon_pytorch `util/load_mats.py`): `meanshape` (1, 3N),
   `idBase` (3N, 80), `exBase` (3N, 64), `tri` (T, 3) and `keypoints` (68), both 1-based. Already
   in decimetres; the mean shape is re-centred on its vertex mean as Deep3DFaceRecon does on load.
 * 3DDFA's 68-landmark BFM bases (cleardusk/3DDFA, c++/weights): `u_base.txt` (204),

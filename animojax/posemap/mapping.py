@@ -6,8 +6,8 @@ directly (slices of the 257-D coefficient vector); anime frames give a 20-D Anim
 (17 morph weights + 3 head angles in degrees) that T maps into the same space.
 
 The head-angle column order of AnimeCeleb's CSV is ambiguous in the authors' code
-(reference models.md §1.3): AniMo's runner reorders with (0, 2, 1), EDTN with (1, 2, 0). The
-permutation is therefore always an explicit argument; AniMo's choice is the default.
+(kangyeolk/AnimeCeleb `Animo/`, `EDTN/` data loaders): AniMo's runner reorders with (0, 2, 1),
+EDTN with (1, 2, 0). The permutation is therefore always an explicit argument; AniMo's choice is the default.
 The layouts are `animojax.face3d.layouts` (MOTION, DEEP3D, ANIME_POSE).
 """
 

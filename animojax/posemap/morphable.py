@@ -6,7 +6,7 @@ synthetic model -- is loaded into the same landmark-level `MorphableModel`:
 
   landmarks = mean + id_basis @ id_coeff + exp_basis @ exp_coeff          ([68, 3])
 
-Conventions (Deep3DFaceRecon's, reference models.md §7): units are decimetres (BFM's micrometres
+Conventions (sicxu/Deep3DFaceRecon_pytorch `models/bfm.py`): units are decimetres (BFM's micrometres
 / 1e5), x points to the subject's left, y up, z toward the camera, iBUG-68 order with 0-based
 indices. Models that have a mesh also keep its mean vertices and triangles (for pictures) and how
 each landmark is read off the mesh (two vertex ids and interpolation weights: a plain vertex has
