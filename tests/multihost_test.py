@@ -66,11 +66,11 @@ def _free_port():
 
 def _start(config_path, workdir, log_dir, attempt):
   port = _free_port()
-  # One compilation cache for every launch of a test: the resumed run compiles nothing anew.
+  # No compilation cache: a process that found its programs cached while the other compiles would
+  # wait at the first collective past gloo's connection timeout.
   env = dict(os.environ, JAX_PLATFORMS='cpu', PYTHONPATH=_REPO,
-             XLA_FLAGS='--xla_force_host_platform_device_count=4',
-             JAX_COMPILATION_CACHE_DIR=os.path.join(log_dir, 'jax_cache'),
-             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0')
+             XLA_FLAGS='--xla_force_host_platform_device_count=4')
+  env.pop('JAX_COMPILATION_CACHE_DIR', None)
   procs = []
   for pid in range(2):
     log = open(os.path.join(log_dir, f'{attempt}_{pid}.log'), 'w')
@@ -151,8 +151,8 @@ def test_two_processes_stop_together_resume_and_match_one_process(synthetic_data
 
   losses = {'one': _losses(one), 'two': _losses(two)}
   assert set(losses['two']) == set(range(1, _STEPS + 1))  # Logged once per step, resumed too.
-  for step in (1, 2, 3):
-    assert losses['two'][step] == pytest.approx(losses['one'][step], rel=1e-6), step
+  for step in (1, 2, 3):  # FSDP's reduce-scatter rounds differently again: 1e-5, not 1e-6.
+    assert losses['two'][step] == pytest.approx(losses['one'][step], rel=1e-5), step
   for step in range(4, _STEPS + 1):
     assert losses['two'][step] == pytest.approx(losses['one'][step], rel=2e-2), step
   scores = [json.load(open(os.path.join(w, 'eval.json')))['results'] for w in (one, two)]
