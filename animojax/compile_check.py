@@ -50,20 +50,22 @@ def parse_memory(text):
   match = re.fullmatch(r'([0-9.]+)\s*([a-z]*)', key)
   if not match or match.group(2) not in _UNITS:
     raise ValueError(f'--device_memory={text!r}: give a size such as 16GiB or 80GB, or one of '
-                     f'{sorted(DEVICE_MEMORY_GIB)}.')
+                     f'{sorted(DEVICE_MEMORY_GIB)} (the default is the --topology '
+                     'generation).')
   return int(float(match.group(1)) * _UNITS[match.group(2)])
 
 
 def tpu_devices(topology):
   """The devices of a TPU topology such as 'v5e:4x4' or 'v5p:2x2x2', for compiling without TPUs.
 
-  Needs libtpu (`pip install 'jax[tpu]'`); no TPU hardware is touched.
+  Needs libtpu (`pip install 'jax[tpu]'`); no TPU hardware is touched. Raises ValueError naming
+  the flag when the topology cannot be described.
   """
   from jax.experimental import topologies  # pylint: disable=g-import-not-at-top
   try:
     return topologies.get_topology_desc(topology_name=topology, platform='tpu').devices
   except Exception as e:  # pylint: disable=broad-except
-    raise SystemExit(f'--topology={topology!r}: cannot describe this TPU topology ({e}). It '
+    raise ValueError(f'--topology={topology!r}: cannot describe this TPU topology ({e}). It '
                      "needs libtpu (pip install 'jax[tpu]') and a name such as v5e:2x2, v4:2x2x2 "
                      'or v5p:2x2x4.') from e
 
@@ -73,8 +75,8 @@ def check(config, stages=None, devices=None):
   (default: all visible); returns memory.
 
   Returns {stage: dict} with 'arguments', 'outputs', 'aliased', 'temporaries' and 'total'
-  bytes per device, or {'error': message} where the compiler itself refused the program for
-  lack of memory (the TPU compiler does).
+  bytes per device, or {'error': message, 'kind': 'does not fit' | 'does not compile'} where
+  the compiler refused the program (the TPU compiler does when it cannot fit its HBM).
   """
   import jax  # pylint: disable=g-import-not-at-top
   from animojax import trainers  # pylint: disable=g-import-not-at-top
@@ -98,10 +100,10 @@ def check(config, stages=None, devices=None):
     try:
       compiled = program.train_steps[stage].lower(*program.step_args[stage]).compile()
     except jax.errors.JaxRuntimeError as e:
-      if 'RESOURCE_EXHAUSTED' not in str(e):
-        raise
-      # The TPU compiler refuses programs that cannot fit its HBM; that is the answer.
-      report[stage] = {'error': str(e).strip().splitlines()[0]}
+      # The TPU compiler refuses programs that cannot fit its HBM; that is the answer. Any other
+      # refusal is reported against its stage too (the check must not die on one stage).
+      kind = 'does not fit' if 'RESOURCE_EXHAUSTED' in str(e) else 'does not compile'
+      report[stage] = {'error': str(e).strip().splitlines()[0], 'kind': kind}
       continue
     stats = compiled.memory_analysis()
     memory = {
@@ -121,7 +123,8 @@ def format_report(report, budget):
   lines = []
   for stage, m in report.items():
     if 'error' in m:
-      lines.append(f'{stage}: DOES NOT FIT: the compiler says {m["error"]}')
+      lines.append(f'{stage}: {m.get("kind", "does not fit").upper()}: the compiler says '
+                   f'{m["error"]}')
       continue
     verdict = ('fits' if m['total'] <= budget else
                f'DOES NOT FIT (short by {gib(m["total"] - budget)})')
@@ -133,10 +136,16 @@ def format_report(report, budget):
 
 def main(argv):
   del argv
-  devices = tpu_devices(FLAGS.topology) if FLAGS.topology else None
-  memory = FLAGS.device_memory or (FLAGS.topology.split(':')[0] if FLAGS.topology else 'h100')
-  budget = parse_memory(memory) * FLAGS.headroom
-  report = check(FLAGS.config, tuple(FLAGS.stages), devices)
+  # Bad flags or a config that cannot be built (batch vs devices, unknown stage or kernels...)
+  # end with their message, not a traceback.
+  try:
+    memory = FLAGS.device_memory or (FLAGS.topology.split(':')[0] if FLAGS.topology else 'h100')
+    budget = parse_memory(memory) * FLAGS.headroom
+    devices = tpu_devices(FLAGS.topology) if FLAGS.topology else None
+    report = check(FLAGS.config, tuple(FLAGS.stages), devices)
+  except ValueError as e:
+    print(f'compile_check: {e}', file=sys.stderr)
+    sys.exit(2)  # Not 1, which means "does not fit".
   target = (f'TPU {FLAGS.topology} ({len(devices)} chips, TPU compiler)' if devices else
             f'{FLAGS.devices} fake CPU devices (CPU compiler: an estimate)')
   print(f'{target}, mesh {FLAGS.config.mesh}, global batch '

@@ -1,11 +1,17 @@
-"""Ahead-of-time compile check on fake CPU devices (`python -m animojax.compile_check`)."""
+"""Ahead-of-time compile check (`python -m animojax.compile_check`): fake CPU devices, and the
+real TPU compiler for a TPU topology (libtpu, no TPU needed)."""
 
+import os
+import re
 import subprocess
 import sys
 
 import pytest
 
 from animojax import compile_check
+from animojax import trainers
+from animojax.utils import sharding
+from tests.conftest import collective_bytes
 from tests.train_speed_test import program_config
 
 
@@ -42,11 +48,65 @@ def test_cli_exits_nonzero_when_the_step_does_not_fit():
   assert 'warp:' in proc.stdout and 'DOES NOT FIT' in proc.stdout
 
 
+def _tpu_devices():
+  """A v5e:2x2 topology's devices for the TPU compiler (libtpu: the `test` extra on Linux x86)."""
+  pytest.importorskip('libtpu', reason="needs libtpu (pip install 'jax[tpu]'); Linux x86 only")
+  # An ahead-of-time compile touches no TPU; let both test workers load libtpu.
+  os.environ.setdefault('ALLOW_MULTIPLE_LIBTPU_LOAD', '1')
+  return compile_check.tpu_devices('v5e:2x2')
+
+
+def _run_cli(*args):
+  return subprocess.run([sys.executable, '-m', 'animojax.compile_check', *args],
+                        capture_output=True, text=True, check=False, timeout=900)
+
+
 def test_tpu_topology_uses_the_tpu_compiler_without_tpus():
-  pytest.importorskip('libtpu', reason="needs libtpu (pip install 'jax[tpu]'); CPU-only here")
-  proc = subprocess.run(
-      [sys.executable, '-m', 'animojax.compile_check', '--config=animo:demo', '--topology=v5e:2x2',
-       '--stages=warp', '--config.batch_size=4'],
-      capture_output=True, text=True, check=False, timeout=600)
+  """The CLI on a TPU topology: both stages of a demo-architecture model fit a v5e's HBM."""
+  _tpu_devices()
+  proc = _run_cli('--config=animo:demo', '--topology=v5e:2x2', '--config.batch_size=4',
+                  '--config.data.image_size=32')
   assert proc.returncode == 0, proc.stderr[-3000:]
-  assert 'TPU v5e:2x2 (4 chips, TPU compiler)' in proc.stdout and 'fits' in proc.stdout
+  assert 'TPU v5e:2x2 (4 chips, TPU compiler)' in proc.stdout, proc.stdout
+  assert re.search(r'^warp: .*: fits$', proc.stdout, re.M), proc.stdout
+  assert re.search(r'^gen: .*: fits$', proc.stdout, re.M), proc.stdout
+
+
+def test_tpu_step_that_does_not_fit_is_named_without_a_traceback():
+  _tpu_devices()
+  proc = _run_cli('--config=animo:demo', '--topology=v5e:2x2', '--config.batch_size=4',
+                  '--config.data.image_size=32', '--stages=warp', '--device_memory=1MiB')
+  assert proc.returncode == 1, proc.stderr[-3000:]
+  assert re.search(r'^warp: .*DOES NOT FIT', proc.stdout, re.M), proc.stdout
+  assert 'Traceback' not in proc.stderr, proc.stderr[-3000:]
+
+
+@pytest.mark.parametrize('rules', [[('.*', 'replicate')], [('.*', 'fsdp')]])
+def test_tpu_data_parallel_step_moves_only_the_gradients(rules):
+  """On the TPU compiler too the warps stay on each chip's rows (`ops.batch_local` uses
+  shard_map there): replicated parameters move only the gradient all-reduce; FSDP rules
+  compile and shrink what each chip holds."""
+  devices = _tpu_devices()
+  config = program_config(sharding_rules=rules)
+  program = trainers.get(config.trainer).build_program(
+      config, sharding.make_mesh(config.mesh, devices))
+  compiled = program.train_steps['warp'].lower(*program.step_args['warp']).compile()
+  moved = collective_bytes(compiled.as_text())
+  if rules[0][1] == 'replicate':
+    assert set(moved) == {'all-reduce'}, moved
+    assert moved['all-reduce'] <= 4 * program.num_params + 1024, (moved, program.num_params)
+  else:
+    state_bytes = compiled.memory_analysis().argument_size_in_bytes
+    assert state_bytes < 4 * 4 * program.num_params, (state_bytes, program.num_params)
+
+
+def test_bad_flags_and_configs_end_with_a_message_not_a_traceback():
+  for args, message in (
+      (['--topology=v5e:banana'], '--topology'),
+      (['--device_memory=lots'], '--device_memory'),
+      (['--config.kernels=cuda'], 'config.kernels'),
+      (['--config.batch_size=3'], 'divisible'),
+  ):
+    proc = _run_cli('--config=animo:demo', '--devices=2', *args)
+    assert proc.returncode not in (0, 1), (args, proc.stdout)
+    assert message in proc.stderr and 'Traceback' not in proc.stderr, (args, proc.stderr[-3000:])

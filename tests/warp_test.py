@@ -240,17 +240,6 @@ def test_warp_image_resizes_deformation_like_pirender():
   close(actual, _nhwc(expected))
 
 
-def test_warp_images_equals_one_warp_image_per_map():
-  rng = np.random.default_rng(7)
-  deformation = warp.flow_to_deformation(jnp.asarray(rng.normal(size=(2, 4, 4, 2)), jnp.float32))
-  images = [jnp.asarray(rng.normal(size=(2, s, s, c)), jnp.float32)
-            for s, c in ((16, 3), (8, 4), (8, 2))]
-  warped = warp.warp_images(images, deformation, padding_mode='border')
-  for image, actual in zip(images, warped):
-    np.testing.assert_array_equal(actual, warp.warp_image(image, deformation,
-                                                          padding_mode='border'))
-
-
 @pytest.mark.parametrize('image_shape,grid_shape,kwargs,match', [
     ((2, 4, 4), (2, 4, 4, 2), {}, 'image must be'),
     ((2, 4, 4, 3), (2, 4, 4, 3), {}, 'grid must be'),

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 
 from animojax.losses import perceptual
 from animojax.models.animo import animo as animo_model
+from animojax.ops import kernels
 from animojax.trainers.animo import state as animo_state
 from animojax.trainers.animo import step as animo_step
 from animojax.trainers.animo import optim
@@ -41,6 +42,7 @@ def build(config, mesh=None) -> Program:
 
   Loads the loss network's weights (a missing file fails here, before anything compiles).
   """
+  kernel_choice = kernels.check(config.get('kernels', 'auto'))
   mesh = sharding.make_mesh(config.mesh) if mesh is None else mesh
   if config.batch_size % mesh.shape['data']:
     raise ValueError(f'batch_size {config.batch_size} must be divisible by the data axis '
@@ -56,8 +58,10 @@ def build(config, mesh=None) -> Program:
   abstract_state = jax.eval_shape(init, jax.random.key(0))
   state_shardings = sharding.tree_shardings(abstract_state, config.sharding_rules, mesh)
   state_shardings['step'] = repl
+  # Every trace of the steps uses the config's kernels (ops/kernels.py), wherever it is traced.
   train_steps = {
-      stage: jax.jit(animo_step.make_train_step(graphdef, image_loss, tx, config, stage),
+      stage: jax.jit(kernels.traced_with(
+          kernel_choice, animo_step.make_train_step(graphdef, image_loss, tx, config, stage)),
                      in_shardings=(state_shardings, data_sharding, repl, repl),
                      out_shardings=(state_shardings, repl), donate_argnums=0)
       for stage in animo_step.STAGES}

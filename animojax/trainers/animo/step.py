@@ -23,6 +23,7 @@ import jax.numpy as jnp
 
 from animojax.losses import perceptual
 from animojax.models.animo import animo as animo_model
+from animojax.ops import kernels
 from animojax.trainers.animo import augment
 from animojax.trainers.animo import optim
 from animojax.trainers.common import precision
@@ -182,7 +183,8 @@ def make_train_step(graphdef, image_loss, tx, config, stage):
   return train_step
 
 
-def make_generate(graphdef):
-  """Returns generate(params, source, pose, domain) -> named intermediates (full stage)."""
-
-  return jax.jit(make_generator(graphdef, stage='gen'), static_argnames=('domain',))
+def make_generate(graphdef, kernels_choice='auto'):
+  """Returns generate(params, source, pose, domain) -> named intermediates (full stage), traced
+  with `kernels_choice` (`config.kernels`, see animojax/ops/kernels.py)."""
+  generator = kernels.traced_with(kernels_choice, make_generator(graphdef, stage='gen'))
+  return jax.jit(generator, static_argnames=('domain',))
