@@ -70,13 +70,14 @@ def tpu_devices(topology):
                      'or v5p:2x2x4.') from e
 
 
-def check(config, stages=None, devices=None):
+def check(config, stages=None, devices=None, keep_hlo=False):
   """Compiles `config`'s train steps (default: every stage of its family) for `devices`
   (default: all visible); returns memory.
 
   Returns {stage: dict} with 'arguments', 'outputs', 'aliased', 'temporaries' and 'total'
   bytes per device, or {'error': message, 'kind': 'does not fit' | 'does not compile'} where
-  the compiler refused the program (the TPU compiler does when it cannot fit its HBM).
+  the compiler refused the program (the TPU compiler does when it cannot fit its HBM); with
+  `keep_hlo`, also 'hlo': the compiled module's text (e.g. to count its collectives).
   """
   import jax  # pylint: disable=g-import-not-at-top
   from animojax import trainers  # pylint: disable=g-import-not-at-top
@@ -114,6 +115,8 @@ def check(config, stages=None, devices=None):
     }
     memory['total'] = (memory['arguments'] + memory['outputs'] - memory['aliased'] +
                        memory['temporaries'])
+    if keep_hlo:
+      memory['hlo'] = compiled.as_text()
     report[stage] = memory
   return report
 
