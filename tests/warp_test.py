@@ -7,6 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from animojax.ops import batch_local
+from animojax.ops import kernels
 from animojax.ops import warp
 from tests.conftest import assert_close
 from tests.conftest import collective_bytes
@@ -149,6 +151,36 @@ def test_batch_sharded_grid_sample_stays_on_each_device(implementation, mesh_sha
                                                                             cotangent)):
     assert got.sharding.spec[0] == batch_axes
     np.testing.assert_allclose(np.asarray(got), np.asarray(expected), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.devices(8)
+@pytest.mark.parametrize('mesh_shape', [(8,), (2, 4)])
+def test_shard_map_path_of_batch_local_stays_on_each_device(monkeypatch, mesh_shape):
+  """The TPU mechanism (shard_map over 'data', used where custom_partitioning cannot compile),
+  forced on the CPU: no cross-device traffic and the single-device values."""
+  monkeypatch.setattr(batch_local, 'CUSTOM_PARTITIONING_PLATFORMS', ('gpu', 'cuda', 'rocm'))
+  rng = np.random.default_rng(8)
+  image = rng.normal(size=(16, 6, 5, 3)).astype(np.float32)
+  grid = rng.uniform(-1.2, 1.2, size=(16, 4, 7, 2)).astype(np.float32)
+  cotangent = rng.normal(size=(16, 4, 7, 3)).astype(np.float32)
+
+  def fwd_bwd(image, grid, cotangent):
+    out, vjp = jax.vjp(lambda i, g: warp.grid_sample(i, g, padding_mode='border'), image, grid)
+    return out, *vjp(cotangent)
+
+  names = ('data', 'model')[:len(mesh_shape)]
+  mesh = jax.make_mesh(mesh_shape, names,
+                       axis_types=(jax.sharding.AxisType.Auto,) * len(mesh_shape))
+  batch = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('data'))
+  # As the trainers' programs trace their steps: the mesh comes with the kernel choice.
+  sharded = jax.jit(kernels.traced_with('auto', fwd_bwd, mesh), in_shardings=batch,
+                    out_shardings=batch)
+  hlo = sharded.lower(image, grid, cotangent).as_text()
+  assert 'CustomSPMDPartitioning' not in hlo and 'manual' in hlo, 'shard_map path not taken'
+  assert collective_bytes(sharded.lower(image, grid, cotangent).compile().as_text()) == {}
+  for got, expected in zip(sharded(image, grid, cotangent),
+                           jax.jit(fwd_bwd)(image, grid, cotangent)):
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(expected))
 
 
 @pytest.mark.devices(8)

@@ -20,6 +20,7 @@ import jax
 CHOICES = ('auto', 'xla')
 
 _CURRENT = contextvars.ContextVar('animojax_kernels', default='auto')
+_MESH = contextvars.ContextVar('animojax_kernels_mesh', default=None)
 
 
 def check(kernels: str) -> str:
@@ -37,30 +38,37 @@ def current() -> str:
 
 
 @contextlib.contextmanager
-def use(kernels: str):
-  """Ops traced inside this context use `kernels` ('auto' or 'xla')."""
-  token = _CURRENT.set(check(kernels))
+def use(kernels: str, mesh=None):
+  """Ops traced inside this context use `kernels` ('auto' or 'xla'), for a program on `mesh`
+  (the device mesh its jit shards over; None: read it from the operands where they carry it)."""
+  tokens = _CURRENT.set(check(kernels)), _MESH.set(mesh)
   try:
     yield
   finally:
-    _CURRENT.reset(token)
+    _MESH.reset(tokens[1])
+    _CURRENT.reset(tokens[0])
 
 
-def traced_with(kernels: str, fn):
-  """`fn` whose every call (and so every trace under `jax.jit`) runs under `use(kernels)`."""
+def traced_with(kernels: str, fn, mesh=None):
+  """`fn` whose every call (and so every trace under `jax.jit`) runs under `use(kernels, mesh)`."""
   check(kernels)
 
   @functools.wraps(fn)
   def wrapped(*args, **kwargs):
-    with use(kernels):
+    with use(kernels, mesh):
       return fn(*args, **kwargs)
 
   return wrapped
 
 
 def traced_mesh(x):
-  """The (abstract) mesh that `x` is traced on under `jax.jit`, or None (no mesh, or eager)."""
-  mesh = getattr(getattr(jax.typeof(x), 'sharding', None), 'mesh', None)
+  """The (abstract) mesh the trace in progress runs on: `use`'s, else the one `x`'s type carries
+  (jit arguments with a NamedSharding carry it, arrays jit shards by `in_shardings` do not), else
+  None (no mesh: one device, or eager)."""
+  mesh = _MESH.get()
+  if mesh is None:
+    mesh = getattr(getattr(jax.typeof(x), 'sharding', None), 'mesh', None)
+  mesh = getattr(mesh, 'abstract_mesh', mesh)
   return None if mesh is None or mesh.empty else mesh
 
 
