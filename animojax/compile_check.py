@@ -8,14 +8,22 @@ with status 1, naming the stage and the shortfall, when that exceeds `--device_m
 overrides work as in `animojax.launch`).
 
 * `--topology=v5e:4x4` (TPU pods): the real TPU compiler, via libtpu (`pip install 'jax[tpu]'`)
-  on this CPU-only host, for that topology's chips: the figure is the TPU's own plan.
+  on this CPU-only host, for that topology's chips: the figure is the TPU's own plan, and a step
+  the compiler cannot fit in HBM is reported as not fitting.
 * otherwise `--devices=N` fake CPU devices and the CPU compiler: parameter, optimiser-state and
   batch bytes are exact, but the CPU compiler keeps far more temporaries alive than the GPU one
   (measured: 72 GiB planned vs an 18.5 GiB H100 peak for the bf16 benchmark step, 82 vs 48.5 GiB
   in float32; benchmarks/RESULTS.md), so on GPUs treat it as a pessimistic bound.
 
-COMMAND: python -m animojax.compile_check --config=animo --topology=v5p:2x2x4 \
-    --config.batch_size=384 --config.compute_dtype=bfloat16
+Exit status: 0 when every stage fits, 1 when one does not (or does not compile; its line says
+which), 2 for bad flags or a config that cannot be built. The TPU compiler takes minutes on
+these steps on a small CPU host (the demo's gen stage about 6 minutes on 2 busy cores).
+
+COMMAND: python -m animojax.compile_check --config=animo:demo --topology=v5e:2x2 \
+    --config.batch_size=8
+
+COMMAND: python -m animojax.compile_check --config=animo --topology=v5e:2x2 --stages=warp \
+    --config.batch_size=8 --config.compute_dtype=bfloat16
 
 COMMAND: python -m animojax.compile_check --config=animo:synthetic --devices=8 \
     --device_memory=h100 --config.batch_size=128
