@@ -84,11 +84,10 @@ def test_tpu_fsdp_rules_compile_and_shard_the_state():
   config = program_config(sharding_rules=[('.*', 'fsdp')])
   memory = compile_check.check(config, stages=('warp',), devices=devices)['warp']
   assert 'error' not in memory, memory
-  num_params = trainers.get(config.trainer).build_program(
-      config, sharding.make_mesh(config.mesh, devices)).num_params
-  # Parameters, two Adam moments and the EMA in float32 are 16 bytes a parameter replicated;
-  # split over 4 chips each holds about a quarter (plus its slice of the batch).
-  assert memory['arguments'] < 0.5 * 16 * num_params, (memory, num_params)
+  replicated = compile_check.check(program_config(), stages=('warp',), devices=devices)['warp']
+  # The state (parameters, two Adam moments, EMA) dominates the arguments; split over 4 chips
+  # each holds much less of it (TPU tile padding of the small kernels keeps it above a quarter).
+  assert memory['arguments'] < 0.6 * replicated['arguments'], (memory, replicated)
 
 
 def test_tpu_cli_names_the_stage_that_does_not_fit_without_a_traceback():
