@@ -8,14 +8,22 @@ with status 1, naming the stage and the shortfall, when that exceeds `--device_m
 overrides work as in `animojax.launch`).
 
 * `--topology=v5e:4x4` (TPU pods): the real TPU compiler, via libtpu (`pip install 'jax[tpu]'`)
-  on this CPU-only host, for that topology's chips: the figure is the TPU's own plan.
+  on this CPU-only host, for that topology's chips: the figure is the TPU's own plan, and a step
+  the compiler cannot fit in HBM is reported as not fitting.
 * otherwise `--devices=N` fake CPU devices and the CPU compiler: parameter, optimiser-state and
   batch bytes are exact, but the CPU compiler keeps far more temporaries alive than the GPU one
   (measured: 72 GiB planned vs an 18.5 GiB H100 peak for the bf16 benchmark step, 82 vs 48.5 GiB
   in float32; benchmarks/RESULTS.md), so on GPUs treat it as a pessimistic bound.
 
-COMMAND: python -m animojax.compile_check --config=animo --topology=v5p:2x2x4 \
-    --config.batch_size=384 --config.compute_dtype=bfloat16
+Exit status: 0 when every stage fits, 1 when one does not (or does not compile; its line says
+which), 2 for bad flags or a config that cannot be built. The TPU compiler takes minutes on
+these steps on a small CPU host (the demo's gen stage about 6 minutes on 2 busy cores).
+
+COMMAND: python -m animojax.compile_check --config=animo:demo --topology=v5e:2x2 \
+    --config.batch_size=8
+
+COMMAND: python -m animojax.compile_check --config=animo --topology=v5e:2x2 --stages=warp \
+    --config.batch_size=8 --config.compute_dtype=bfloat16
 
 COMMAND: python -m animojax.compile_check --config=animo:synthetic --devices=8 \
     --device_memory=h100 --config.batch_size=128
@@ -50,31 +58,34 @@ def parse_memory(text):
   match = re.fullmatch(r'([0-9.]+)\s*([a-z]*)', key)
   if not match or match.group(2) not in _UNITS:
     raise ValueError(f'--device_memory={text!r}: give a size such as 16GiB or 80GB, or one of '
-                     f'{sorted(DEVICE_MEMORY_GIB)}.')
+                     f'{sorted(DEVICE_MEMORY_GIB)} (the default is the --topology '
+                     'generation).')
   return int(float(match.group(1)) * _UNITS[match.group(2)])
 
 
 def tpu_devices(topology):
   """The devices of a TPU topology such as 'v5e:4x4' or 'v5p:2x2x2', for compiling without TPUs.
 
-  Needs libtpu (`pip install 'jax[tpu]'`); no TPU hardware is touched.
+  Needs libtpu (`pip install 'jax[tpu]'`); no TPU hardware is touched. Raises ValueError naming
+  the flag when the topology cannot be described.
   """
   from jax.experimental import topologies  # pylint: disable=g-import-not-at-top
   try:
     return topologies.get_topology_desc(topology_name=topology, platform='tpu').devices
   except Exception as e:  # pylint: disable=broad-except
-    raise SystemExit(f'--topology={topology!r}: cannot describe this TPU topology ({e}). It '
+    raise ValueError(f'--topology={topology!r}: cannot describe this TPU topology ({e}). It '
                      "needs libtpu (pip install 'jax[tpu]') and a name such as v5e:2x2, v4:2x2x2 "
                      'or v5p:2x2x4.') from e
 
 
-def check(config, stages=None, devices=None):
+def check(config, stages=None, devices=None, keep_hlo=False):
   """Compiles `config`'s train steps (default: every stage of its family) for `devices`
   (default: all visible); returns memory.
 
   Returns {stage: dict} with 'arguments', 'outputs', 'aliased', 'temporaries' and 'total'
-  bytes per device, or {'error': message} where the compiler itself refused the program for
-  lack of memory (the TPU compiler does).
+  bytes per device, or {'error': message, 'kind': 'does not fit' | 'does not compile'} where
+  the compiler refused the program (the TPU compiler does when it cannot fit its HBM); with
+  `keep_hlo`, also 'hlo': the compiled module's text (e.g. to count its collectives).
   """
   import jax  # pylint: disable=g-import-not-at-top
   from animojax import trainers  # pylint: disable=g-import-not-at-top
@@ -98,10 +109,10 @@ def check(config, stages=None, devices=None):
     try:
       compiled = program.train_steps[stage].lower(*program.step_args[stage]).compile()
     except jax.errors.JaxRuntimeError as e:
-      if 'RESOURCE_EXHAUSTED' not in str(e):
-        raise
-      # The TPU compiler refuses programs that cannot fit its HBM; that is the answer.
-      report[stage] = {'error': str(e).strip().splitlines()[0]}
+      # The TPU compiler refuses programs that cannot fit its HBM; that is the answer. Any other
+      # refusal is reported against its stage too (the check must not die on one stage).
+      kind = 'does not fit' if 'RESOURCE_EXHAUSTED' in str(e) else 'does not compile'
+      report[stage] = {'error': str(e).strip().splitlines()[0], 'kind': kind}
       continue
     stats = compiled.memory_analysis()
     memory = {
@@ -112,6 +123,8 @@ def check(config, stages=None, devices=None):
     }
     memory['total'] = (memory['arguments'] + memory['outputs'] - memory['aliased'] +
                        memory['temporaries'])
+    if keep_hlo:
+      memory['hlo'] = compiled.as_text()
     report[stage] = memory
   return report
 
@@ -121,7 +134,8 @@ def format_report(report, budget):
   lines = []
   for stage, m in report.items():
     if 'error' in m:
-      lines.append(f'{stage}: DOES NOT FIT: the compiler says {m["error"]}')
+      lines.append(f'{stage}: {m.get("kind", "does not fit").upper()}: the compiler says '
+                   f'{m["error"]}')
       continue
     verdict = ('fits' if m['total'] <= budget else
                f'DOES NOT FIT (short by {gib(m["total"] - budget)})')
@@ -133,10 +147,16 @@ def format_report(report, budget):
 
 def main(argv):
   del argv
-  devices = tpu_devices(FLAGS.topology) if FLAGS.topology else None
-  memory = FLAGS.device_memory or (FLAGS.topology.split(':')[0] if FLAGS.topology else 'h100')
-  budget = parse_memory(memory) * FLAGS.headroom
-  report = check(FLAGS.config, tuple(FLAGS.stages), devices)
+  # Bad flags or a config that cannot be built (batch vs devices, unknown stage or kernels...)
+  # end with their message, not a traceback.
+  try:
+    memory = FLAGS.device_memory or (FLAGS.topology.split(':')[0] if FLAGS.topology else 'h100')
+    budget = parse_memory(memory) * FLAGS.headroom
+    devices = tpu_devices(FLAGS.topology) if FLAGS.topology else None
+    report = check(FLAGS.config, tuple(FLAGS.stages), devices)
+  except ValueError as e:
+    print(f'compile_check: {e}', file=sys.stderr)
+    sys.exit(2)  # Not 1, which means "does not fit".
   target = (f'TPU {FLAGS.topology} ({len(devices)} chips, TPU compiler)' if devices else
             f'{FLAGS.devices} fake CPU devices (CPU compiler: an estimate)')
   print(f'{target}, mesh {FLAGS.config.mesh}, global batch '

@@ -7,6 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from animojax.ops import batch_local
+from animojax.ops import kernels
 from animojax.ops import warp
 from tests.conftest import assert_close
 from tests.conftest import collective_bytes
@@ -152,6 +154,36 @@ def test_batch_sharded_grid_sample_stays_on_each_device(implementation, mesh_sha
 
 
 @pytest.mark.devices(8)
+@pytest.mark.parametrize('mesh_shape', [(8,), (2, 4)])
+def test_shard_map_path_of_batch_local_stays_on_each_device(monkeypatch, mesh_shape):
+  """The TPU mechanism (shard_map over 'data', used where custom_partitioning cannot compile),
+  forced on the CPU: no cross-device traffic and the single-device values."""
+  monkeypatch.setattr(batch_local, 'CUSTOM_PARTITIONING_PLATFORMS', ('gpu', 'cuda', 'rocm'))
+  rng = np.random.default_rng(8)
+  image = rng.normal(size=(16, 6, 5, 3)).astype(np.float32)
+  grid = rng.uniform(-1.2, 1.2, size=(16, 4, 7, 2)).astype(np.float32)
+  cotangent = rng.normal(size=(16, 4, 7, 3)).astype(np.float32)
+
+  def fwd_bwd(image, grid, cotangent):
+    out, vjp = jax.vjp(lambda i, g: warp.grid_sample(i, g, padding_mode='border'), image, grid)
+    return out, *vjp(cotangent)
+
+  names = ('data', 'model')[:len(mesh_shape)]
+  mesh = jax.make_mesh(mesh_shape, names,
+                       axis_types=(jax.sharding.AxisType.Auto,) * len(mesh_shape))
+  batch = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('data'))
+  # As the trainers' programs trace their steps: the mesh comes with the kernel choice.
+  sharded = jax.jit(kernels.traced_with('auto', fwd_bwd, mesh), in_shardings=batch,
+                    out_shardings=batch)
+  hlo = sharded.lower(image, grid, cotangent).as_text()
+  assert 'CustomSPMDPartitioning' not in hlo and 'manual' in hlo, 'shard_map path not taken'
+  assert collective_bytes(sharded.lower(image, grid, cotangent).compile().as_text()) == {}
+  for got, expected in zip(sharded(image, grid, cotangent),
+                           jax.jit(fwd_bwd)(image, grid, cotangent)):
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(expected))
+
+
+@pytest.mark.devices(8)
 def test_unevenly_sharded_batch_falls_back_to_a_correct_gathered_warp():
   rng = np.random.default_rng(6)
   image = jnp.asarray(rng.normal(size=(12, 6, 5, 3)), jnp.float32)
@@ -238,17 +270,6 @@ def test_warp_image_resizes_deformation_like_pirender():
   expected = F.grid_sample(_nchw(image), resized.permute(0, 2, 3, 1), padding_mode='border',
                            align_corners=False)
   close(actual, _nhwc(expected))
-
-
-def test_warp_images_equals_one_warp_image_per_map():
-  rng = np.random.default_rng(7)
-  deformation = warp.flow_to_deformation(jnp.asarray(rng.normal(size=(2, 4, 4, 2)), jnp.float32))
-  images = [jnp.asarray(rng.normal(size=(2, s, s, c)), jnp.float32)
-            for s, c in ((16, 3), (8, 4), (8, 2))]
-  warped = warp.warp_images(images, deformation, padding_mode='border')
-  for image, actual in zip(images, warped):
-    np.testing.assert_array_equal(actual, warp.warp_image(image, deformation,
-                                                          padding_mode='border'))
 
 
 @pytest.mark.parametrize('image_shape,grid_shape,kwargs,match', [

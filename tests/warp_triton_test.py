@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from animojax.ops import kernels
 from animojax.ops import warp
 from animojax.ops import warp_coords
 from animojax.ops import warp_triton
@@ -78,9 +79,12 @@ def test_counting_sort_groups_pixels_by_corner_like_a_stable_sort():
   np.testing.assert_array_equal(order, ref_order)
 
 
-def test_auto_resolves_to_triton_only_on_cuda():
-  backend = warp.warp_vjp.resolve(None, (2, 8, 8, 4), (2, 8, 8, 2))
-  assert backend == ('triton' if ON_CUDA else 'xla')
+def test_auto_resolves_to_triton_only_on_cuda_and_xla_kernels_to_xla():
+  image, grid = jnp.zeros((2, 8, 8, 4)), jnp.zeros((2, 8, 8, 2))
+  assert warp.warp_vjp.resolve(None, image, grid) == ('triton' if ON_CUDA else 'xla')
+  with kernels.use('xla'):
+    assert warp.warp_vjp.resolve(None, image, grid) == 'xla'
+    assert warp.warp_vjp.resolve('triton', image, grid) == 'triton'  # An explicit choice wins.
   with pytest.raises(ValueError, match='implementation'):
     warp.grid_sample(jnp.zeros((1, 4, 4, 1)), jnp.zeros((1, 4, 4, 2)), implementation='cuda')
 

@@ -92,6 +92,10 @@ def get_config(arg=None):
   # 'generator' | 'loss' | 'all' recomputes those activations in the backward pass (less memory).
   c.compute_dtype = 'float32'
   c.remat = 'none'
+  # Hand-written kernels (animojax/ops/kernels.py): 'auto' = Pallas Triton kernels for the warp
+  # and the few-channel convs on CUDA GPUs, the XLA ops elsewhere (CPU, TPU); 'xla' = the
+  # portable XLA ops everywhere (the reference the kernels are tested against; same maths).
+  c.kernels = 'auto'
 
   c.mesh = [('data', -1)]
   # (regex over '/'-joined parameter names, 'replicate' | 'fsdp'); first match wins.

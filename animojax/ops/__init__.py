@@ -7,4 +7,3 @@ from animojax.ops.warp import identity_grid
 from animojax.ops.warp import PADDING_MODES
 from animojax.ops.warp import resize_deformation
 from animojax.ops.warp import warp_image
-from animojax.ops.warp import warp_images

@@ -3,10 +3,20 @@
 XLA's SPMD partitioner cannot see inside a custom call (a Pallas kernel) and does not split a
 scatter whose batch index is part of the scattered coordinates: under `jax.jit` on a
 batch-sharded mesh it would gather the whole batch onto every device, run the op there, and
-slice the result. `batch_local` tells the partitioner the truth instead: every operand and result
-is split along its leading axis the way the first operand is, every other axis is whole, and the
-function runs unchanged on each device's rows. On one device it is inlined (no custom call).
-Under `jax.vmap` the mapped axis is folded into the batch (the op is per row, so that is exact).
+slice the result. `batch_local` runs the function unchanged on each device's rows instead, with
+one of two mechanisms:
+
+* CPU and GPU meshes: `custom_partitioning` tells the partitioner the truth (every operand and
+  result split along its leading axis the way the first operand is, every other axis whole), so
+  it follows whatever batch sharding the operands arrive with (replicating when uneven).
+* Other meshes (TPU): `jax.shard_map` over the mesh's 'data' axis, the axis every batch is
+  sharded along (`utils.sharding.batch_sharding`). custom_partitioning's rule is a Python
+  callback that only the compilers jaxlib runs in-process can call; libtpu's SPMD partitioner has
+  no emitter for it and fails with "Custom emitter for CustomSPMDPartitioning not found" (also
+  when compiling ahead of time for a TPU topology on a CPU host).
+
+On one device, or a batch the data axis does not divide, the function is inlined. Under
+`jax.vmap` the mapped axis is folded into the batch (the op is per row, so that is exact).
 """
 
 import functools
@@ -19,6 +29,13 @@ import jax.numpy as jnp
 from jax.experimental.custom_partitioning import custom_partitioning
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
+
+from animojax.ops import kernels
+
+# Platforms whose compilers call custom_partitioning's Python rules during SPMD partitioning.
+CUSTOM_PARTITIONING_PLATFORMS = ('cpu', 'gpu', 'cuda', 'rocm')
+# The mesh axis every batch is sharded along (`utils.sharding.batch_sharding`).
+BATCH_AXIS = 'data'
 
 
 def _batch_axes(sharding, batch: int, mesh):
@@ -85,12 +102,24 @@ def batch_local(fn: Callable, sharding_rule: str, static_argnums: tuple[int, ...
       partition=partition, infer_sharding_from_operands=infer, sharding_rule=sharding_rule,
       need_replication_factors=tuple(f for f in factors if f != batch_factor))
 
+  def per_shard(static, mesh, arrays):
+    """`fn` on each device's rows of the 'data' axis of `mesh` (inlined where that is moot)."""
+    full = lambda *a: fn(*_with_static(a, static, static_argnums))
+    shards = mesh.shape.get(BATCH_AXIS, 1)
+    if shards == 1 or arrays[0].shape[0] % shards:
+      return full(*arrays)  # Nothing to split, or uneven: correct, the partitioner decides.
+    return jax.shard_map(full, mesh=mesh, in_specs=P(BATCH_AXIS), out_specs=P(BATCH_AXIS),
+                         axis_names={BATCH_AXIS})(*arrays)
+
   @functools.cache
-  def with_static(static):
-    """`wrapped` of the arrays alone, with a vmap rule (custom_partitioning has none)."""
+  def with_static(static, shard_map_mesh):
+    """`wrapped` of the arrays alone (by shard_map on `shard_map_mesh` if given), with a vmap rule
+    (neither custom_partitioning nor this choice has one)."""
 
     @custom_batching.custom_vmap
     def call(*arrays):
+      if shard_map_mesh is not None:
+        return per_shard(static, shard_map_mesh, arrays)
       return wrapped(*_with_static(arrays, static, static_argnums))
 
     @call.def_vmap
@@ -106,6 +135,10 @@ def batch_local(fn: Callable, sharding_rule: str, static_argnums: tuple[int, ...
 
   def apply(*args):
     static = tuple(args[i] for i in static_argnums)
-    return with_static(static)(*(a for i, a in enumerate(args) if i not in static_argnums))
+    arrays = [a for i, a in enumerate(args) if i not in static_argnums]
+    mesh = kernels.traced_mesh(arrays[0])
+    use_shard_map = (mesh is not None and mesh.abstract_device is not None and
+                     mesh.abstract_device.platform not in CUSTOM_PARTITIONING_PLATFORMS)
+    return with_static(static, mesh if use_shard_map else None)(*arrays)
 
   return apply

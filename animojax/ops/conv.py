@@ -18,8 +18,10 @@ Float32 accumulation as cuDNN; only the summation order differs.
 
 `conv_general_dilated` has `jax.lax.conv_general_dilated`'s signature, so it plugs into
 `flax.nnx.Conv(conv_general_dilated=...)`. It uses the kernels on CUDA GPUs for 16-bit inputs
-(the bf16 policy; float32 keeps cuDNN and its precision flags) and sends every convolution they do
-not cover (strides, dilations, groups, other layouts, wide on both sides) to the lax op.
+(the bf16 policy; float32 keeps cuDNN and its precision flags) when the traced program's kernel
+choice is 'auto' (`ops.kernels`, `config.kernels`), and sends everything else to the lax op:
+convolutions they do not cover (strides, dilations, groups, other layouts, wide on both sides),
+the 'xla' choice, other backends, and a non-GPU mesh (a TPU topology) traced on a GPU host.
 """
 
 import functools
@@ -29,6 +31,7 @@ import jax.numpy as jnp
 
 from animojax.ops import batch_local
 from animojax.ops import conv_triton
+from animojax.ops import kernels
 
 # Backends that run the Pallas Triton kernels (CUDA GPUs).
 KERNEL_BACKENDS = ('gpu',)
@@ -203,8 +206,9 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, r
                          precision=None, preferred_element_type=None, **kwargs):
   """`jax.lax.conv_general_dilated`, with few-channel stride-1 convolutions of 16-bit inputs
   on the kernels on the backends in `KERNEL_BACKENDS` (the default backend decides, as for the
-  trainer's step)."""
-  if (jax.default_backend() in KERNEL_BACKENDS and lhs.dtype == rhs.dtype
+  trainer's step) unless the traced program chose `kernels='xla'`."""
+  if (kernels.current() == 'auto' and jax.default_backend() in KERNEL_BACKENDS
+      and kernels.targets_gpu(lhs) and lhs.dtype == rhs.dtype
       and lhs.dtype.name in KERNEL_DTYPES and kwargs.get('out_sharding') is None
       and uses_kernels(lhs.shape, rhs.shape, window_strides, padding, lhs_dilation, rhs_dilation,
                        dimension_numbers, feature_group_count, batch_group_count)):

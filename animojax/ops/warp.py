@@ -13,8 +13,10 @@ module reproduces them exactly:
 * `identity_grid` / `flow_to_deformation` build PIRenderer's deformation from a pixel-unit flow.
 * `resize_deformation` is `F.interpolate(mode='bilinear', align_corners=False)` without antialiasing
   (unlike `jax.image.resize`, which antialiases when downsampling).
-* `warp_image` is PIRenderer's / AniMo's `warp_image`; `warp_images` warps several feature maps
-  with one deformation (AniMo's EditingNet), resizing it once per distinct size.
+* `warp_image` is PIRenderer's / AniMo's `warp_image`.
+
+PIRenderer's versions of these helpers are in RenYurui/PIRender `util/flow_util.py`
+(`convert_flow_to_deformation`, `make_coordinate_grid`, `warp_image`).
 
 Layouts follow CONTRIBUTING.md: images NHWC, grids `[B, H, W, 2]` with (x, y) in the last axis.
 """
@@ -44,8 +46,9 @@ def grid_sample(image: jax.Array, grid: jax.Array, *, align_corners: bool = Fals
       default, used by every warp in PIRenderer/AniMo): -1/+1 are the outer pixel edges.
     padding_mode: 'zeros' (out-of-range taps contribute 0), 'border' (clamp coordinates) or
       'reflection' (reflect coordinates at the border, then clamp).
-    implementation: None / 'auto' (the fastest backend for the default device: Pallas Triton
-      kernels on CUDA GPUs, the XLA formulation elsewhere), 'xla', 'triton', 'reference' (plain
+    implementation: None / 'auto' (as the traced program's `ops.kernels` choice says: under its
+      'auto', Pallas Triton kernels on CUDA GPUs and the XLA formulation elsewhere; under 'xla',
+      the XLA formulation), 'xla', 'triton', 'reference' (plain
       gathers differentiated by JAX), or the testing-only 'triton_atomic' / 'triton_interpret';
       see `warp_vjp`. All compute the same function and gradients up to float32 summation order.
 
@@ -67,7 +70,7 @@ def grid_sample(image: jax.Array, grid: jax.Array, *, align_corners: bool = Fals
     raise ValueError(
         f'grid_sample: batch sizes differ (image {image.shape[0]}, grid {grid.shape[0]}); '
         'pass one grid per image.')
-  backend = warp_vjp.resolve(implementation, image.shape, grid.shape)
+  backend = warp_vjp.resolve(implementation, image, grid)
   if backend == 'reference':
     return _grid_sample_reference(image, grid, align_corners, padding_mode)
   return warp_vjp.sample(image, grid, align_corners, padding_mode, backend)
@@ -218,35 +221,3 @@ def warp_image(image: jax.Array, deformation: jax.Array, *, padding_mode: str = 
   deformation = resize_deformation(deformation, image.shape[1:3])
   return grid_sample(image, deformation, align_corners=False, padding_mode=padding_mode,
                      implementation=implementation)
-
-
-def warp_images(images: Sequence[jax.Array], deformation: jax.Array, *,
-                padding_mode: str = 'zeros', implementation: str | None = None) -> list[jax.Array]:
-  """`[warp_image(im, deformation) for im in images]`, resizing the deformation once per size.
-
-  AniMo's EditingNet warps its encoder's feature pyramid with one deformation. Each scale still
-  needs its own sampling pass (the resized grids differ), but maps of equal size share one resize.
-
-  Args:
-    images: `[B, H_i, W_i, C_i]` feature maps.
-    deformation: `[B, h, w, 2]` sampling grid (x, y) in [-1, 1].
-    padding_mode: see `grid_sample`.
-    implementation: see `grid_sample`.
-
-  Returns:
-    The warped maps, in the order of `images`.
-  """
-  if deformation.ndim != 4:
-    raise ValueError(
-        f'warp_images: expected deformation [B, h, w, 2], got {deformation.shape}.')
-  resized = {}
-  warped = []
-  for image in images:
-    if image.ndim != 4:
-      raise ValueError(f'warp_images: expected images [B, H, W, C], got {image.shape}.')
-    size = tuple(image.shape[1:3])
-    if size not in resized:
-      resized[size] = resize_deformation(deformation, size)
-    warped.append(grid_sample(image, resized[size], align_corners=False,
-                              padding_mode=padding_mode, implementation=implementation))
-  return warped

@@ -12,8 +12,10 @@ grid gradient. Backends:
 
 Both passes are `batch_local`: on a batch-sharded mesh each device runs them on its own rows.
 
-'auto' picks 'triton' on CUDA GPUs for every shape the kernels take (they beat XLA and torch at
-every size of benchmarks/RESULTS.md) and 'xla' elsewhere, so TPU and CPU keep working.
+'auto' follows the traced program's `kernels` choice (`ops.kernels`, `config.kernels`): under
+'auto' it picks 'triton' on CUDA GPUs for every shape the kernels take (they beat XLA and torch at
+every size of benchmarks/RESULTS.md) and 'xla' elsewhere (CPU, TPU, ROCm, and a non-GPU mesh
+traced on a GPU host); under 'xla' it always picks 'xla'.
 """
 
 import functools
@@ -21,6 +23,7 @@ import functools
 import jax
 
 from animojax.ops import batch_local
+from animojax.ops import kernels
 from animojax.ops import warp_coords
 from animojax.ops import warp_triton
 from animojax.ops import warp_xla
@@ -38,8 +41,8 @@ def _cuda_default_backend() -> bool:
   return device.platform == 'gpu' and 'rocm' not in device.client.platform_version.lower()
 
 
-def resolve(implementation: str | None, image_shape, grid_shape) -> str:
-  """Returns the backend that runs a `grid_sample` call, validating `implementation`."""
+def resolve(implementation: str | None, image, grid) -> str:
+  """Returns the backend that runs a `grid_sample` of these arrays, validating `implementation`."""
   implementation = implementation or 'auto'
   if implementation not in IMPLEMENTATIONS:
     raise ValueError(
@@ -47,7 +50,8 @@ def resolve(implementation: str | None, image_shape, grid_shape) -> str:
         f'{IMPLEMENTATIONS}.')
   if implementation != 'auto':
     return implementation
-  if _cuda_default_backend() and warp_triton.supports(image_shape, grid_shape):
+  if (kernels.current() == 'auto' and _cuda_default_backend() and kernels.targets_gpu(image)
+      and warp_triton.supports(image.shape, grid.shape)):
     return 'triton'
   return 'xla'
 

@@ -39,7 +39,8 @@ def model_params(params):
 
 def evaluate(config, workdir, params, step, suite=None):
   """Scores every reenactment direction (eval.json, eval.md in `workdir`); returns the table."""
-  generate = animo_step.make_generate(animo_state.graphdef_of(animo_state.model_config(config)))
+  generate = animo_step.make_generate(animo_state.graphdef_of(animo_state.model_config(config)),
+                                      kernels_choice=config.get('kernels', 'auto'))
   return evaluate_workdir(config, workdir, generate, params, step, suite)
 
 

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 
 from animojax.losses import perceptual
 from animojax.models.animo import animo as animo_model
+from animojax.ops import kernels
 from animojax.trainers.animo import state as animo_state
 from animojax.trainers.animo import step as animo_step
 from animojax.trainers.animo import optim
@@ -41,6 +42,7 @@ def build(config, mesh=None) -> Program:
 
   Loads the loss network's weights (a missing file fails here, before anything compiles).
   """
+  kernel_choice = kernels.check(config.get('kernels', 'auto'))
   mesh = sharding.make_mesh(config.mesh) if mesh is None else mesh
   if config.batch_size % mesh.shape['data']:
     raise ValueError(f'batch_size {config.batch_size} must be divisible by the data axis '
@@ -56,11 +58,15 @@ def build(config, mesh=None) -> Program:
   abstract_state = jax.eval_shape(init, jax.random.key(0))
   state_shardings = sharding.tree_shardings(abstract_state, config.sharding_rules, mesh)
   state_shardings['step'] = repl
+  # Every trace of the steps uses the config's kernels on this mesh (ops/kernels.py), wherever
+  # it is traced (trainer, benchmarks, compile check).
+  steps = {stage: kernels.traced_with(
+      kernel_choice, animo_step.make_train_step(graphdef, image_loss, tx, config, stage), mesh)
+           for stage in animo_step.STAGES}
   train_steps = {
-      stage: jax.jit(animo_step.make_train_step(graphdef, image_loss, tx, config, stage),
-                     in_shardings=(state_shardings, data_sharding, repl, repl),
+      stage: jax.jit(step, in_shardings=(state_shardings, data_sharding, repl, repl),
                      out_shardings=(state_shardings, repl), donate_argnums=0)
-      for stage in animo_step.STAGES}
+      for stage, step in steps.items()}
   num_params = sum(x.size for x in jax.tree.leaves(abstract_state['params']))
   args = _abstract_step_args(abstract_state, state_shardings, data_sharding, repl,
                              image_loss.params, config)

@@ -23,6 +23,7 @@ import jax.numpy as jnp
 
 from animojax.losses import perceptual
 from animojax.models.animo import animo as animo_model
+from animojax.ops import kernels
 from animojax.trainers.animo import augment
 from animojax.trainers.animo import optim
 from animojax.trainers.common import multihost
@@ -168,15 +169,17 @@ def make_train_step(graphdef, image_loss, tx, config, stage):
   return train_step
 
 
-def make_generate(graphdef, sharding=None):
-  """Returns generate(params, source, pose, domain) -> named intermediates (full stage).
+def make_generate(graphdef, sharding=None, kernels_choice='auto'):
+  """Returns generate(params, source, pose, domain) -> named intermediates (full stage), traced
+  with `kernels_choice` (`config.kernels`, see animojax/ops/kernels.py).
 
   With a replicated `sharding` on the parameters' mesh, the host inputs are placed there and the
   outputs come back replicated: every process of a multi-process run can then read them (and all
   processes must make the call, with the same inputs).
   """
-  generate = jax.jit(make_generator(graphdef, stage='gen'), static_argnames=('domain',),
-                     out_shardings=sharding)
+  mesh = None if sharding is None else sharding.mesh
+  generator = kernels.traced_with(kernels_choice, make_generator(graphdef, stage='gen'), mesh)
+  generate = jax.jit(generator, static_argnames=('domain',), out_shardings=sharding)
   if sharding is None:
     return generate
 

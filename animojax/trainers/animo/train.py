@@ -61,7 +61,7 @@ def train_and_evaluate(config, workdir):
   state_shardings, abstract_state = program.state_shardings, program.abstract_state
   train_steps, tx = program.train_steps, program.tx
   loss_params = multihost.replicate(program.image_loss.params, repl)
-  generate = animo_step.make_generate(program.graphdef, repl)
+  generate = animo_step.make_generate(program.graphdef, repl, config.kernels)
   logging.info('AniMo (%s): %.2fM parameters, compute dtype %s.', config.model.variant,
                program.num_params / 1e6, config.compute_dtype)
   # Made by a jitted call so that they are global (replicated) arrays on every process.
