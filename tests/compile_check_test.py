@@ -12,7 +12,7 @@ from animojax import compile_check
 from animojax import trainers
 from animojax.utils import sharding
 from tests.conftest import collective_bytes
-from tests.train_speed_test import program_config
+from tests.helpers import program_config
 
 
 def test_parse_memory():
@@ -79,6 +79,9 @@ def test_tpu_steps_fit_and_move_only_the_gradients():
     assert compile_check.format_report({stage: memory}, 16 * 2**30).endswith(': fits')
 
 
+# Slow (a third TPU compile, ~50 s on 2 cores): FSDP rules are covered on CPU above and the TPU
+# per-chip warps by test_tpu_steps_fit_and_move_only_the_gradients.
+@pytest.mark.slow
 def test_tpu_fsdp_rules_compile_and_shard_the_state():
   devices = _tpu_devices()
   config = program_config(sharding_rules=[('.*', 'fsdp')])

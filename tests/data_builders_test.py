@@ -20,10 +20,12 @@ from animojax.data import sources
 from animojax.face3d import rotations
 from animojax.posemap import mapping
 from animojax.trainers.animo import train as trainer
-from tests import train_test
+from tests import helpers
 from tests.conftest import shared_file
 from tfds_builders.animeceleb import animeceleb_dataset_builder as animeceleb
 from tfds_builders.voxceleb_3dmm import voxceleb_3dmm_dataset_builder as voxceleb
+
+pytestmark = pytest.mark.integration  # Builds datasets with the CLIs and trains on them.
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VOX_VIDEO = 'idvox#example#000000#000060.mp4'
@@ -130,7 +132,7 @@ def test_pipeline_reads_built_datasets_and_checks_conventions(real_data_dir):
 def test_short_animo_run_on_animeceleb_and_real_voxceleb(real_data_dir, tmp_path):
   # Warp stage only, one device, batch 2: compiling the (56-D) train step is most of the cost.
   c = animo_config.get_config('deca')
-  config = train_test.tiny_config(real_data_dir, total_steps=2, warp_steps=2, log_every=1,
+  config = helpers.tiny_config(real_data_dir, total_steps=2, warp_steps=2, log_every=1,
                                   sample_every=0, export_at_end=False, mesh=[('data', 1)],
                                   batch_size=2)
   config.data.anime = c.data.anime.to_dict() | {'name': 'animeceleb/default_64'}

@@ -25,6 +25,8 @@ from animojax.trainers.animo import optim
 from animojax.trainers.common import checkpoint
 from tests.helpers import tiny_config
 
+pytestmark = pytest.mark.integration  # Trains or runs the CLIs end to end.
+
 NUM_PAIRS = 8
 
 

@@ -26,3 +26,33 @@ def tiny_config(data_dir, **overrides):
   for k, v in overrides.items():
     c[k] = v
   return c
+
+
+def program_config(**overrides):
+  """The demo config with TINY_MODEL at 16² (for compiling and stepping the program alone)."""
+  c = animo_config.get_config('demo')
+  c.model.update(TINY_MODEL)
+  c.data.image_size = 16
+  c.batch_size = 8
+  c.augment.color_jitter = 0.0
+  for k, v in overrides.items():
+    c[k] = v
+  return c
+
+
+def run_steps(config, stage, steps):
+  """Losses of `steps` steps on one fixed random batch, from the seed-0 init."""
+  # Imported here: the multi-host test's config file imports this module before
+  # jax.distributed.initialize, which must come before any JAX computation.
+  import jax  # pylint: disable=g-import-not-at-top
+  from animojax.trainers.animo import program as animo_program
+  program = animo_program.build(config)
+  state = jax.jit(program.init, out_shardings=program.state_shardings)(jax.random.key(0))
+  batch = jax.device_put(animo_program.random_batch(config, jax.random.key(1)),
+                         program.data_sharding)
+  step_fn = program.train_steps[stage]
+  losses = []
+  for _ in range(steps):
+    state, metrics = step_fn(state, batch, program.image_loss.params, jax.random.key(2))
+    losses.append(float(metrics.compute()['loss']))
+  return losses, state, step_fn

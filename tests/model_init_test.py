@@ -24,9 +24,9 @@ from animojax.trainers.animo import train as trainer
 from animojax.trainers.common import model_init
 from animojax.utils import tree as tree_util
 from tests import models_test as ref_nets
-from tests import train_test
+from tests import helpers
 
-TINY = dict(variant='demo', **train_test.TINY_MODEL)
+TINY = dict(variant='demo', **helpers.TINY_MODEL)
 D = TINY['descriptor_nc']
 
 
@@ -247,7 +247,7 @@ def test_trainer_warm_starts_at_step_0_with_the_file_weights(synthetic_data_dir,
   nets = _torch_nets(seed=9)
   _save_lightning(nets, path)
   expected = _flat(model_init.load(path, init(jax.random.key(0)), animo_torch.convert)[0])
-  config = train_test.tiny_config(synthetic_data_dir, total_steps=0, sample_every=0,
+  config = helpers.tiny_config(synthetic_data_dir, total_steps=0, sample_every=0,
                                   export_at_end=False)
   config.eval.num_pairs = 0
   config.model_init = path

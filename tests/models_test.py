@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from flax import nnx
 from torch import nn
 
-from animojax import models
+import animojax.models.animo as animo_package
 from animojax.convert import animo_torch
 from animojax.models.animo import animo
 from animojax.models.animo import editing
@@ -725,5 +725,5 @@ def test_animo_rejects_bad_config():
 
 
 def test_package_exports():
-  assert models.AniMo is animo.AniMo
-  assert set(models.VARIANTS) == {'paper', 'demo'}
+  assert animo_package.AniMo is animo.AniMo
+  assert set(animo_package.VARIANTS) == {'paper', 'demo'}

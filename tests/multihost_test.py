@@ -4,8 +4,9 @@ The demo trains through `python -m animojax.launch --multihost`, is stopped by a
 one process only, resumes, evaluates and exports; every process must stop at the same step and
 the run must end where a one-process run of the same steps on 8 devices ends.
 
-Stopping and resuming must be exact: the stopped-and-resumed two-process run equals an
-uninterrupted two-process run bit for bit. Against one process, the runs read the same global
+Stopping and resuming is exact: the stopped-and-resumed two-process run equals an uninterrupted
+two-process run bit for bit (the `slow` variant checks it; measured on 2026-12-03). Against one
+process, the runs read the same global
 batches, but the gradient all-reduce sums in another order across processes (gloo) than within
 one, and Adam's first steps move every parameter whose gradient is rounding noise by a full
 learning rate (measured: the demo's losses agree to 1e-7 for 3 steps, then drift by up to 1%).
@@ -111,9 +112,12 @@ def one_process_run(synthetic_data_dir, tmp_path_factory):
   return workdir
 
 
-@pytest.mark.parametrize('rules', ['replicate', 'fsdp'])
+@pytest.mark.parametrize('rules, exact', [
+    ('replicate', False), ('fsdp', False),
+    # A third launch (about 3 minutes on 2 cores); the default run checks all the same code.
+    pytest.param('replicate', True, marks=pytest.mark.slow)])
 def test_two_processes_stop_together_resume_and_match_one_process(synthetic_data_dir, tmp_path,
-                                                                  one_process_run, rules):
+                                                                  one_process_run, rules, exact):
   one = one_process_run
 
   two, logs_dir = str(tmp_path / 'two'), str(tmp_path)
@@ -140,7 +144,7 @@ def test_two_processes_stop_together_resume_and_match_one_process(synthetic_data
       'anime<-anime', 'human<-human', 'anime<-human', 'human<-anime'}
   assert os.path.exists(os.path.join(two, 'samples', f'step_{_STEPS:08d}.png'))
 
-  if rules == 'replicate':  # Exactness of the stop and resume: against an uninterrupted run.
+  if exact:  # The stop and resume against an uninterrupted two-process run, bit for bit.
     straight = str(tmp_path / 'straight')
     _wait(_start(config_path, straight, logs_dir, 'straight'), logs_dir, 'straight')
     assert _losses(straight) == _losses(two)

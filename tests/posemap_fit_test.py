@@ -8,6 +8,7 @@ from PIL import Image
 
 from animojax import posemap
 from animojax.data import pairs
+from animojax.data import samplers
 from animojax.data import pipeline
 from animojax.posemap import __main__ as cli
 from animojax.posemap import camera
@@ -160,8 +161,8 @@ def test_released_phi_drives_the_pipeline_for_bfm_layout_data():
             'pose': np.concatenate([rng.uniform(0, 1, 17), rng.uniform(-20, 20, 3)]).astype(
                 np.float32), 'identity': i // 4} for i in range(8)]
   motion = pairs.MotionAdapter('anime_pose', phi=phi)
-  sampler = pairs.PairSampler(items, [np.arange(0, 4), np.arange(4, 8)], motion, image_size=8,
-                              seed=0, stream=0, name='released-phi')
+  reader = samplers.FrameReader(items, image_size=8, name='released-phi', motion=motion)
+  sampler = samplers.PairSampler(reader, [np.arange(0, 4), np.arange(4, 8)], seed=0, stream=0)
   pair = sampler(3)
   driving = next(item for item in items
                  if np.allclose(item['image'] / 127.5 - 1, pair['driving'], atol=1e-6))

@@ -6,38 +6,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from animojax.configs import animo as animo_config
 from animojax.trainers.animo import program as animo_program
 from animojax.trainers.animo import step as animo_step
 from animojax.trainers.common import precision
 from animojax.utils import flops
 from tests.conftest import collective_bytes
-from tests.helpers import TINY_MODEL
-
-
-def program_config(**overrides):
-  c = animo_config.get_config('demo')
-  c.model.update(TINY_MODEL)
-  c.data.image_size = 16
-  c.batch_size = 8
-  c.augment.color_jitter = 0.0
-  for k, v in overrides.items():
-    c[k] = v
-  return c
-
-
-def run_steps(config, stage, steps):
-  """Losses of `steps` steps on one fixed random batch, from the seed-0 init."""
-  program = animo_program.build(config)
-  state = jax.jit(program.init, out_shardings=program.state_shardings)(jax.random.key(0))
-  batch = jax.device_put(animo_program.random_batch(config, jax.random.key(1)),
-                         program.data_sharding)
-  step_fn = program.train_steps[stage]
-  losses = []
-  for _ in range(steps):
-    state, metrics = step_fn(state, batch, program.image_loss.params, jax.random.key(2))
-    losses.append(float(metrics.compute()['loss']))
-  return losses, state, step_fn
+from tests.helpers import program_config
+from tests.helpers import run_steps
 
 
 def test_bfloat16_policy_tracks_float32_and_keeps_float32_state():
