@@ -66,7 +66,7 @@ def main(argv):
   elif FLAGS.coordinator_address or FLAGS.num_processes or FLAGS.process_id is not None:
     raise SystemExit('--coordinator_address, --num_processes and --process_id need --multihost.')
   config = FLAGS.config
-  logging.info('Config:\n%s', config)
+  logging.debug('Config:\n%s', config)  # In the workdir's config.json too.
   from animojax import trainers  # pylint: disable=g-import-not-at-top
   trainers.get(config.trainer).train_and_evaluate(config, FLAGS.workdir)
 

@@ -25,7 +25,7 @@ for training demos on a 2-core CPU. It has the same call signature; it has no st
 Usage in a jitted step (params passed in, never closed over):
   loss = make_loss('vgg19', weights_path)
   ...
-  target = loss.target_pyramid(loss_params, gt)  # once, shared by both terms
+  [target] = loss.target_pyramids(loss_params, [gt])  # once, shared by both terms
   (warp_term, _), (final_term, aux) = loss.many_from_target(
       loss_params, [warp, fake], target, style_weights=[0.0, 250.0])
   total = 2.5 * warp_term + 4.0 * final_term
@@ -254,27 +254,16 @@ def perceptual_losses_from_target(features_fn: BoundFeaturesFn, xs: Sequence[jax
   return results
 
 
-def perceptual_loss_from_target(features_fn: BoundFeaturesFn, x: jax.Array, target: Pyramid, *,
-                                layer_weights: Sequence[float] | None = None,
-                                style_weight: float = 0.0) -> tuple[jax.Array, dict[str, Any]]:
-  """Perceptual (+ style) loss of one image against a precomputed target pyramid.
-
-  See `perceptual_losses_from_target` (this is its single-input case).
-  """
-  return perceptual_losses_from_target(features_fn, [x], target, layer_weights=layer_weights,
-                                       style_weights=[style_weight])[0]
-
-
 def perceptual_loss(features_fn: BoundFeaturesFn, x: jax.Array, y: jax.Array, *,
                     num_scales: int = NUM_SCALES, layer_weights: Sequence[float] | None = None,
                     style_weight: float = 0.0) -> tuple[jax.Array, dict[str, Any]]:
   """PIRender's perceptual loss of `x` against target `y` (both NHWC in [-1, 1]).
 
-  See `perceptual_loss_from_target` for the terms; this computes the target pyramid itself.
+  See `perceptual_losses_from_target` for the terms; this computes the target pyramid itself.
   """
   target = feature_pyramid(features_fn, y, num_scales)
-  return perceptual_loss_from_target(features_fn, x, target, layer_weights=layer_weights,
-                                     style_weight=style_weight)
+  return perceptual_losses_from_target(features_fn, [x], target, layer_weights=layer_weights,
+                                       style_weights=[style_weight])[0]
 
 
 def pixel_features(x: jax.Array, *, gradients: bool = True) -> dict[str, jax.Array]:
@@ -307,11 +296,6 @@ class ImageLoss:
 
   def _style(self, weight: float) -> float:
     return weight if self.has_style else 0.0
-
-  def target_pyramid(self, params: Any, y: jax.Array, *, num_scales: int = NUM_SCALES
-                     ) -> Pyramid:
-    """Compute once per step and share between the warp and final losses."""
-    return feature_pyramid(functools.partial(self.features, params), y, num_scales)
 
   def target_pyramids(self, params: Any, ys: Sequence[jax.Array], *,
                       num_scales: int = NUM_SCALES) -> list[Pyramid]:
