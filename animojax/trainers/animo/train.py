@@ -182,6 +182,5 @@ def evaluate_workdir(config, workdir, generate, params, step, suite=None):
   if multihost.is_main():
     report = animo_eval.write_report(workdir, step, table, num_batches * batch_size,
                                      suite.skipped)
-    logging.info('Evaluation:\n%s', report)
     print(report, flush=True)
   return table
