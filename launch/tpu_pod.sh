@@ -3,14 +3,16 @@
 #
 #   export NAME=my-v5e ZONE=us-west4-a
 #   bash launch/tpu_pod.sh setup            # copy this checkout to every worker, install
-#   bash launch/tpu_pod.sh run --config=animo --workdir=gs://BUCKET/runs/animo1 \
-#       --config.data.data_dir=gs://BUCKET/tfds --config.data.phi=gs://BUCKET/pose_coeffs.npy \
-#       --config.loss.vgg19_weights=gs://BUCKET/vgg19.npz
+#   bash launch/tpu_pod.sh run --config=animo --workdir=/gcs/BUCKET/runs/animo1 \
+#       --config.data.data_dir=/gcs/BUCKET/tfds --config.data.phi=/gcs/BUCKET/pose_coeffs.npy \
+#       --config.loss.vgg19_weights=/gcs/BUCKET/vgg19.npz
 #   bash launch/tpu_pod.sh logs [WORKER]    # follow worker 0's (or WORKER's, or all) log
 #   bash launch/tpu_pod.sh stop             # SIGTERM: checkpoint, every host stops at one step
 #
 # Every worker must run the job: one alone hangs in jax.distributed.initialize(). The workdir must
-# be storage every worker shares (a gs:// bucket): each worker writes its part of a checkpoint.
+# be storage every worker shares, at the same path (the bucket mounted with gcsfuse at /gcs/BUCKET
+# on every worker): each worker writes its part of a checkpoint. The trainer writes the workdir,
+# Φ and weights with local-file APIs, so gs:// paths work for data_dir only (TFDS reads them).
 # `run` starts the job detached (setsid + nohup), so it survives a dropped ssh session; rerunning
 # the same `run` after `stop` (or a crash) resumes from the last checkpoint.
 set -euo pipefail
@@ -38,8 +40,10 @@ case "$cmd" in
     ;;
   run)
     for a in "$@"; do
-      if [[ $a == --workdir=* && $a != --workdir=gs://* ]]; then
-        echo "warning: ${a#--workdir=} is not gs://: every worker must see the same directory" >&2
+      if [[ $a == --workdir=gs://* ]]; then
+        echo "error: gs:// workdirs are not supported yet: mount the bucket with gcsfuse on every" \
+             "worker and pass the mounted path (see the header)" >&2
+        exit 2
       fi
     done
     printf -v args '%q ' "$@"
