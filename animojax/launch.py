@@ -2,7 +2,8 @@ r"""Entry point: `python -m animojax.launch --config=NAME[:ARG] --workdir=DIR [-
 
 NAME resolves to `animojax/configs/NAME.py` (a path to any config file works too); ARG is passed to
 its `get_config`. Configs are locked, so a misspelled `--config.x=y` override is an error.
-Library INFO logs are hidden unless `--verbosity=0` (or higher) is given. This file stays short: it handles flags, multi-host start-up and dispatch to the trainer family
+Library INFO logs are hidden unless `--verbosity=0` (or higher) is given. This file stays short:
+it handles flags, multi-host start-up and dispatch to the trainer family
 `animojax.trainers.<config.trainer>`.
 """
 

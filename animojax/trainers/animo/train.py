@@ -28,6 +28,7 @@ from animojax.trainers.common import model_init
 from animojax.trainers.common import multihost
 from animojax.trainers.common import nonfinite
 from animojax.trainers.common import preemption as preemption_lib
+from animojax.trainers.common import program as common_program
 from animojax.trainers.common import writers
 from animojax.utils import images
 from animojax.utils import tree as tree_util
@@ -76,8 +77,8 @@ def train_and_evaluate(config, workdir):
   if latest is not None:
     logging.info('Resuming from step %d%s.', latest,
                  ' (config.model_init is not used)' if config.get('model_init') else '')
-    state = ckpt.restore(latest, checkpoint.abstract_with_shardings(abstract_state,
-                                                                    state_shardings), train_iter)
+    state = ckpt.restore(latest, common_program.sharded_abstract(abstract_state, state_shardings),
+                         train_iter)
   else:
     state = jax.jit(program.init, out_shardings=state_shardings)(init_rng)
     # Warm start (config.model_init): the file's weights into params and EMA, a fresh

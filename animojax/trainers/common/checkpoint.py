@@ -7,7 +7,6 @@ asynchronous (training continues while arrays are written); `close()` waits for 
 import os
 
 import grain
-import jax
 import orbax.checkpoint as ocp
 
 
@@ -55,7 +54,3 @@ class Checkpointer:
     self.manager.wait_until_finished()
     self.manager.close()
 
-
-def abstract_with_shardings(tree, shardings):
-  return jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
-                      tree, shardings)
