@@ -154,29 +154,22 @@ def test_config_resume_continues_another_run_and_the_workdir_checkpoint_wins(
 
 
 @pytest.mark.devices(8)
-def test_eight_devices_give_the_same_loss_as_one(synthetic_data_dir, tmp_path):
+def test_eight_devices_with_fsdp_rules_give_the_same_loss_as_one(synthetic_data_dir, tmp_path):
   # Losses, not raw parameters, are compared: biases in front of an instance norm get gradients
   # that are pure rounding noise, which Adam turns into full-size (and so device-count
-  # dependent) steps; they cannot change any output.
-  losses = {}
-  for n in (1, 8):
+  # dependent) steps; they cannot change any output. (8 devices with replicated rules: the
+  # one-process reference of tests/multihost_test.py.)
+  losses, states = {}, {}
+  for n, rules in ((1, [('.*', 'replicate')]), (8, [('.*kernel', 'fsdp'), ('.*', 'replicate')])):
     config = tiny_config(synthetic_data_dir, total_steps=3, warp_steps=3, log_every=1,
-                         sample_every=0, mesh=[('data', n)], export_at_end=False)
+                         sample_every=0, mesh=[('data', n)], export_at_end=False,
+                         sharding_rules=rules)
     config.eval.num_pairs = 0
-    trainer.train_and_evaluate(config, str(tmp_path / f'dev{n}'))
+    states[n] = trainer.train_and_evaluate(config, str(tmp_path / f'dev{n}'))
     losses[n] = [r['loss'] for r in _metrics(str(tmp_path / f'dev{n}'))]
   assert len(losses[1]) == 3
   np.testing.assert_allclose(losses[1], losses[8], rtol=1e-5)
-
-
-@pytest.mark.devices(8)
-def test_fsdp_rules_train(synthetic_data_dir, tmp_path):
-  config = tiny_config(synthetic_data_dir, total_steps=1, warp_steps=1, log_every=1,
-                       sample_every=0, export_at_end=False,
-                       sharding_rules=[('.*kernel', 'fsdp'), ('.*', 'replicate')])
-  config.eval.num_pairs = 0
-  state = trainer.train_and_evaluate(config, str(tmp_path / 'fsdp'))
-  kernels = [x for k, x in tree_util.flatten_with_names(state['params']).items()
+  kernels = [x for k, x in tree_util.flatten_with_names(states[8]['params']).items()
              if k.endswith('kernel') and x.shape[-1] % 8 == 0]
   assert kernels and all(len(x.sharding.device_set) == 8 and not x.sharding.is_fully_replicated
                          for x in kernels)
