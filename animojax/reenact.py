@@ -146,7 +146,7 @@ def driving_kind(path, driving_domain):
                    ' a frame folder, .mat coefficient files or a .npy/.csv table.')
 
 
-def driving_motion(path, kind, driving_domain, generator, capture):
+def driving_motion(path, kind, driving_domain, generator, capture, batch=CAPTURE_BATCH):
   """(motion [N, pose_dim] in the driving's own frame of reference, frames without a face)."""
   if kind == 'table':
     table = _read_table(path)
@@ -172,13 +172,13 @@ def driving_motion(path, kind, driving_domain, generator, capture):
   frames = iter_driving_frames(path)
   with tqdm.tqdm(desc='capture', unit='frame') as bar:
     while True:
-      chunk = [f for _, f in zip(range(CAPTURE_BATCH), frames)]
+      chunk = [f for _, f in zip(range(batch), frames)]
       if not chunk:
         break
       if any(c.shape != chunk[0].shape for c in chunk):
         raise InputError(f'--driving {path!r}: frames of different sizes; resize them first.')
       n = len(chunk)
-      chunk += [chunk[-1]] * (CAPTURE_BATCH - n)  # One compiled batch size.
+      chunk += [chunk[-1]] * (batch - n)  # One compiled batch size.
       out = capture.frames(np.stack(chunk))
       captured.append({k: v[:n] for k, v in out.items()})
       bar.update(n)
@@ -260,7 +260,8 @@ class Writer:
 
 def run(*, source, driving, out=None, frames_dir=None, workdir=None, params=None, config=None,
         direction='anime<-human', absolute=False, smooth=1, side_by_side=False, crop=None,
-        bfm=None, fps=25.0, batch_size=16, weights='ema', tddfa_weights=None):
+        bfm=None, fps=25.0, batch_size=16, weights='ema', tddfa_weights=None,
+        capture_batch=CAPTURE_BATCH):
   """The command as a function; returns a summary dict. Raises InputError/ValueError for bad input."""
   if not out and not frames_dir:
     raise InputError('give --out (an .mp4) and/or --frames_dir.')
@@ -279,7 +280,8 @@ def run(*, source, driving, out=None, frames_dir=None, workdir=None, params=None
   src = reenactor.prepare_source(source_image, source_domain, generator.image_size,
                                  capture.capturer if capture else None, crop, name=source)
   src_motion = reenactor.source_motion(src, source_domain, generator, capture)
-  motion, missing = driving_motion(driving, kind, driving_domain, generator, capture)
+  motion, missing = driving_motion(driving, kind, driving_domain, generator, capture,
+                                   capture_batch)
   if len(motion) == missing:
     raise InputError(f'--driving {driving!r}: no face found in any frame.')
   motion = reenactor.motion_lib.smooth(

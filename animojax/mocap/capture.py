@@ -133,15 +133,18 @@ def capture(weights: Weights, frames):
   return _outputs(param, points, roi, box, score)
 
 
+# Module-level, so that every Capturer shares one compilation per frame size and batch.
+_capture_jit = jax.jit(capture)
+_regress_jit = jax.jit(regress)
+
+
 class Capturer:
   """The capture functions bound to loaded weights, jitted (one compile per frame size/batch)."""
 
   def __init__(self, weights: Weights | str | None = None):
     self.weights = weights if isinstance(weights, Weights) else load_weights(weights)
-    self._capture = jax.jit(capture)
-    self._detect_best = jax.jit(
-        lambda w, f: faceboxes.best_box(*detect(w, f)))
-    self._regress = jax.jit(regress)
+    self._capture = _capture_jit
+    self._regress = _regress_jit
 
   def __call__(self, frames) -> dict[str, np.ndarray]:
     """Batched capture of RGB uint8 frames [B, H, W, 3] (numpy results)."""

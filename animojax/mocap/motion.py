@@ -122,11 +122,11 @@ class Fitter:
     found = np.asarray(captured['found'], bool)
     if not found.any():
       raise ValueError('no face was found in any frame.')
-    held = hold_last(np.arange(len(found)), found)
-    param = np.asarray(captured['param'], np.float32)[held]
-    rot = np.asarray(captured['rotation'], np.float64)[held]
-    scale = np.asarray(captured['scale'], np.float64)[held]
-    roi = np.asarray(captured['roi'], np.float64)[held]
+    faces = np.nonzero(found)[0]  # Only frames with a face are fitted ...
+    param = np.asarray(captured['param'], np.float32)[faces]
+    rot = np.asarray(captured['rotation'], np.float64)[faces]
+    scale = np.asarray(captured['scale'], np.float64)[faces]
+    roi = np.asarray(captured['roi'], np.float64)[faces]
     exp = self.expression(param[:, 52:62])
     angles = rotations.matrix_to_euler(rot)
     # The posed model origin in frame pixels (x right, y down) and pixels per 3DDFA decimetre.
@@ -134,13 +134,14 @@ class Fitter:
     origin_x = (param[:, 3] - 1) * crop_scale + roi[:, 0]
     origin_y = (tddfa.INPUT_SIZE - param[:, 7]) * crop_scale + roi[:, 1]
     px_per_dm = scale * crop_scale / _UM_TO_DM
-    first = int(np.argmax(found))
     units_per_dm = self.face_ratio / self.unit_dm
     trans = np.stack([
-        (origin_x - origin_x[first]) / px_per_dm * units_per_dm,
-        -(origin_y - origin_y[first]) / px_per_dm * units_per_dm,  # Rows grow down, y is up.
-        cameras.CAMERA_DISTANCE * (1.0 - px_per_dm[first] / px_per_dm)], axis=-1)
+        (origin_x - origin_x[0]) / px_per_dm * units_per_dm,
+        -(origin_y - origin_y[0]) / px_per_dm * units_per_dm,  # Rows grow down, y is up.
+        cameras.CAMERA_DISTANCE * (1.0 - px_per_dm[0] / px_per_dm)], axis=-1)
     motion = np.concatenate([exp, angles, trans], axis=-1).astype(np.float32)
+    # ... the others repeat the last one (the first one before any).
+    motion = motion[np.searchsorted(faces, hold_last(np.arange(len(found)), found))]
     return {'motion': motion, 'found': found}
 
 
