@@ -32,6 +32,7 @@ rate and audio (`--fps` for folders and files). Nothing is written when the inpu
 """
 
 import csv
+import fractions
 import os
 import sys
 import tempfile
@@ -205,7 +206,8 @@ class Writer:
       fd, self._tmp = tempfile.mkstemp(suffix='.mp4', dir=os.path.dirname(os.path.abspath(out)))
       os.close(fd)
       self._container = av.open(self._tmp, 'w')
-      self._stream = self._container.add_stream('libx264', rate=fps)
+      rate = fractions.Fraction(fps).limit_denominator(1001)  # 29.97 -> 30000/1001.
+      self._stream = self._container.add_stream('libx264', rate=rate)
       self._stream.pix_fmt = 'yuv420p'
       self._stream.options = {'crf': '18'}
       self._audio = None
@@ -261,25 +263,37 @@ class Writer:
 def run(*, source, driving, out=None, frames_dir=None, workdir=None, params=None, config=None,
         direction='anime<-human', absolute=False, smooth=1, side_by_side=False, crop=None,
         bfm=None, fps=25.0, batch_size=16, weights='ema', tddfa_weights=None,
-        capture_batch=CAPTURE_BATCH):
-  """The command as a function; returns a summary dict. Raises InputError/ValueError for bad input."""
+        capture_batch=CAPTURE_BATCH, generator=None, capturer=None):
+  """The command as a function; returns a summary dict. Raises InputError/ValueError for bad input.
+
+  `generator` (a `reenactor.Generator`) and `capturer` (a `mocap.capture.Capturer`), when given,
+  replace loading them from the model and weight paths (to reuse them across calls).
+  """
   if not out and not frames_dir:
     raise InputError('give --out (an .mp4) and/or --frames_dir.')
   if out and not out.endswith('.mp4'):
     raise InputError(f'--out {out!r}: the output is an .mp4 file.')
   source_domain, driving_domain = reenactor.parse_direction(direction)
   kind = driving_kind(driving, driving_domain)
+  if kind == 'table' and driving_domain == 'anime':  # Checked before any model is loaded.
+    table = _read_table(driving)
+    if table.ndim != 2 or table.shape[1] != mapping.NUM_POSE:
+      raise InputError(f'--driving {driving!r}: anime poses have 20 columns, got shape '
+                       f'{table.shape}.')
   source_image = reenactor.read_image(source)
-  generator = reenactor.load_generator(workdir=workdir, params=params, config=config,
-                                       weights=weights)
+  if generator is None:
+    generator = reenactor.load_generator(workdir=workdir, params=params, config=config,
+                                         weights=weights)
   needs_capture = kind in ('video', 'frames') or (source_domain == 'human' and crop is None)
   capture = None
   if needs_capture or source_domain == 'human':
     from animojax.mocap import capture as capture_lib  # pylint: disable=g-import-not-at-top
-    capture = reenactor.MotionCapture(generator, capture_lib.Capturer(tddfa_weights), bfm=bfm)
-  src = reenactor.prepare_source(source_image, source_domain, generator.image_size,
-                                 capture.capturer if capture else None, crop, name=source)
-  src_motion = reenactor.source_motion(src, source_domain, generator, capture)
+    capture = reenactor.MotionCapture(generator, capturer or capture_lib.Capturer(tddfa_weights),
+                                      bfm=bfm)
+  src_crop = reenactor.source_crop(source_image, source_domain,
+                                   capture.capturer if capture else None, crop, name=source)
+  src = reenactor.resize(src_crop, generator.image_size)
+  src_motion = reenactor.source_motion(src_crop, source_domain, generator, capture, name=source)
   motion, missing = driving_motion(driving, kind, driving_domain, generator, capture,
                                    capture_batch)
   if len(motion) == missing:

@@ -102,6 +102,7 @@ def load_generator(workdir: str | None = None, params: str | None = None,
                      '--config.')
   if workdir is not None:
     cfg, _, groups = export.restore_latest(workdir, weights)
+    graphdef = animo_state.graphdef_of(animo_state.model_config(cfg))
   else:
     if config is None:
       raise ValueError('--params needs --config (the run\'s config.json or e.g. animo:demo).')
@@ -113,8 +114,7 @@ def load_generator(workdir: str | None = None, params: str | None = None,
     except ValueError as e:
       raise ValueError(f'--params {params!r} does not fit --config {config!r} (model '
                        f'{dict(animo_state.model_config(cfg))}): {e}') from None
-    groups = animo_state.split_params(model)[1]
-  graphdef = animo_state.graphdef_of(animo_state.model_config(cfg))
+    graphdef, groups = animo_state.split_params(model)
   generate = animo_step.make_generate(graphdef, kernels_choice=cfg.get('kernels', 'auto'))
   return Generator(config=cfg, params=groups, generate=generate)
 
@@ -212,9 +212,9 @@ class Reenactor:
     if not 0.0 <= smoothing < 1.0:
       raise ValueError(f'smoothing must be in [0, 1), got {smoothing}.')
     self.capture = capture or MotionCapture(generator, bfm=bfm)
-    self.source = prepare_source(source_rgb, self.source_domain, generator.image_size,
-                                 self.capture.capturer)
-    self.source_motion = source_motion(self.source, self.source_domain, generator, self.capture)
+    crop = source_crop(source_rgb, self.source_domain, self.capture.capturer)
+    self.source = resize(crop, generator.image_size)
+    self.source_motion = source_motion(crop, self.source_domain, generator, self.capture)
     self.relative, self.smoothing = relative, smoothing
     self._first = self._previous = self._motion = None
     self.missing = 0
@@ -241,23 +241,26 @@ class Reenactor:
     return to_uint8(out)[0]
 
 
-def prepare_source(image: np.ndarray, domain: str, size: int,
-                   capturer: capture_lib.Capturer | None = None, crop=None,
-                   name: str = 'source image') -> np.ndarray:
-  """RGB uint8 source -> [size, size, 3]: a human face is found and cropped; anime is resized."""
+def source_crop(image: np.ndarray, domain: str, capturer: capture_lib.Capturer | None = None,
+                crop=None, name: str = 'source image') -> np.ndarray:
+  """The part of the source the model sees (at the image's resolution): `crop`, else the detected
+  face of a human source, else the whole image; resize it to the model's size with `resize`."""
   if crop is not None:
-    image = crop_box(image, crop)
-  elif domain == 'human':
-    image = human_face_crop(image, capturer or capture_lib.default_capturer(), name)
-  return resize(image, size)
+    return crop_box(image, crop)
+  if domain == 'human':
+    return human_face_crop(image, capturer or capture_lib.default_capturer(), name)
+  return image
 
 
-def source_motion(source: np.ndarray, domain: str, generator: Generator,
-                  capture: MotionCapture | None) -> np.ndarray:
-  """The source's own motion: captured for a human face; neutral and frontal for anime."""
+def source_motion(crop: np.ndarray, domain: str, generator: Generator,
+                  capture: MotionCapture | None, name: str = 'source image') -> np.ndarray:
+  """The source's own motion: captured on a human face crop; neutral and frontal for anime."""
   if domain == 'anime' or capture is None:
     return np.zeros(generator.pose_dim, np.float32)
-  return capture.motion(capture.frames(source[None]))['motion'][0]
+  try:
+    return capture.motion(capture.frames(crop[None]))['motion'][0]
+  except ValueError as e:
+    raise ValueError(f'{name}: {e} (its own pose is needed for relative motion).') from None
 
 
 def generate_all(generator: Generator, source: np.ndarray, motions: np.ndarray, domain: str,

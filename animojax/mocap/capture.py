@@ -8,8 +8,9 @@ two jitted, batched functions:
   landmark ROI and a second regression -- the refinement 3DDFA_V2's video demo
   (`demo_video.py`) runs on its first frame. Batched over frames, one device call per batch.
 * `track(frame, previous)`: upstream's frame-to-frame policy for streams: the previous frame's
-  landmarks give this frame's ROI, and the detector runs only when there is no previous face or
-  the ROI area falls below 2020 px² (upstream's lost-track test).
+  landmarks give this frame's ROI; a box ROI (and its refinement) starts a track when there is no
+  previous face or that ROI's area falls below 2020 px² (upstream's lost-track test). Unlike
+  upstream the detector also runs on every frame, so that a frame without a face is noticed.
 
 Frames are RGB uint8 [B, H, W, 3] (any size; upstream's detector shrinks frames over 720 x 1080
 and so do we). A frame "has a face" when the best detection scores above 0.5 (upstream's
@@ -136,6 +137,7 @@ def capture(weights: Weights, frames):
 # Module-level, so that every Capturer shares one compilation per frame size and batch.
 _capture_jit = jax.jit(capture)
 _regress_jit = jax.jit(regress)
+_detect_best_jit = jax.jit(lambda weights, frames: faceboxes.best_box(*detect(weights, frames)))
 
 
 class Capturer:
@@ -145,23 +147,34 @@ class Capturer:
     self.weights = weights if isinstance(weights, Weights) else load_weights(weights)
     self._capture = _capture_jit
     self._regress = _regress_jit
+    self._detect_best = _detect_best_jit
 
   def __call__(self, frames) -> dict[str, np.ndarray]:
     """Batched capture of RGB uint8 frames [B, H, W, 3] (numpy results)."""
     return jax.device_get(self._capture(self.weights, jnp.asarray(frames)))
 
   def track(self, frame, previous: dict | None = None) -> dict[str, np.ndarray]:
-    """One RGB frame [H, W, 3]; `previous` is this method's last result (or None)."""
+    """One RGB frame [H, W, 3]; `previous` is this method's last result (or None).
+
+    Deviation from upstream's tracking, which never notices a lost face: the detector runs on
+    every frame (FaceBoxes is the cheap half of the pipeline) and decides `found`; the ROI still
+    comes from the previous landmarks while they give one of at least 2020 px².
+    """
     frame = jnp.asarray(frame)[None]
+    box, score = self._detect_best(self.weights, frame)
+    if not bool(score[0] > faceboxes.VIS_THRESHOLD):
+      return {'found': np.asarray(False), 'score': np.asarray(score[0]),
+              'box': np.asarray(box[0])}
+    roi = None
     if previous is not None and bool(previous['found']):
       roi = tddfa.roi_from_landmarks(jnp.asarray(previous['landmarks'])[None])
-      area = float((roi[0, 2] - roi[0, 0]) * (roi[0, 3] - roi[0, 1]))
-      if area >= MIN_TRACK_AREA:
-        param, points = self._regress(self.weights, frame, roi)
-        return jax.device_get({k: v[0] for k, v in _outputs(
-            param, points, roi, jnp.asarray(previous['box'])[None],
-            jnp.asarray(previous['score'])[None]).items()})
-    return jax.device_get({k: v[0] for k, v in self._capture(self.weights, frame).items()})
+      if float((roi[0, 2] - roi[0, 0]) * (roi[0, 3] - roi[0, 1])) < MIN_TRACK_AREA:
+        roi = None
+    if roi is None:  # Start (or restart) as `capture` does: box ROI, then landmark ROI.
+      _, points = self._regress(self.weights, frame, tddfa.roi_from_box(box))
+      roi = tddfa.roi_from_landmarks(points)
+    param, points = self._regress(self.weights, frame, roi)
+    return jax.device_get({k: v[0] for k, v in _outputs(param, points, roi, box, score).items()})
 
 
 @functools.cache
