@@ -38,6 +38,7 @@ import sys
 import tempfile
 
 from absl import app
+from absl import logging
 from absl import flags
 import numpy as np
 import tqdm
@@ -343,6 +344,7 @@ def _parse_crop(text):
 
 def main(argv):
   del argv
+  logging.set_verbosity(logging.WARNING)  # Checkpoint restore logs every step at INFO.
   try:
     summary = run(source=FLAGS.source, driving=FLAGS.driving, out=FLAGS.out,
                   frames_dir=FLAGS.frames_dir, workdir=FLAGS.workdir, params=FLAGS.params,

@@ -112,3 +112,14 @@ def test_drive_relative_and_absolute():
   np.testing.assert_allclose(absolute[:, :8], driving[:, :8], atol=1e-6)
   np.testing.assert_allclose(motion.smooth(relative, 3)[1], relative[:3].mean(0), atol=1e-6)
   np.testing.assert_allclose(motion.smooth(relative, 1), relative, atol=1e-6)
+
+
+def test_synthetic_reenact_inputs():
+  from animojax.synthetic import reenact_inputs  # pylint: disable=g-import-not-at-top
+  character = reenact_inputs.source_character()
+  assert character.shape == (256, 256, 4) and character.dtype == np.uint8
+  assert character[0, 0, 3] == 0 and character[128, 128, 3] == 255  # Transparent background.
+  semantic = reenact_inputs.driving_semantics()
+  assert semantic.shape == (100, 20)
+  assert 15 < semantic[:, 18].max() <= 18 and semantic[:, :17].min() >= 0
+  assert semantic[:, :17].max() <= 1
