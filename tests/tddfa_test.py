@@ -180,3 +180,19 @@ def test_converter_rejects_other_files(tmp_path):
     tddfa_convert.read_param_mean_std(str(evil))
   with pytest.raises(FileNotFoundError, match='tddfa_v2'):
     capture.load_weights(str(tmp_path / 'missing.npz'))
+
+
+def test_captured_head_pose_has_the_renderers_signs(setup):
+  """Synthetic heads rendered with known Deep3DFaceRecon angles (`animojax.synthetic`): the
+  capture's rotation, read as Deep3DFaceRecon angles (`mocap.motion`), turns the same way."""
+  from animojax.face3d import rotations  # pylint: disable=g-import-not-at-top
+  from animojax.synthetic import dataset  # pylint: disable=g-import-not-at-top
+  semantic = np.zeros((2, 20), np.float32)
+  semantic[:, 17:20] = [[-8.0, -15.0, -6.0], [8.0, 15.0, 6.0]]  # pitch, yaw, roll (degrees)
+  frames = dataset.render_uint8(dataset.get_config('human_256'), 0, semantic)['image']
+  out = setup['capturer'](frames)
+  assert out['found'].all()
+  angles = np.degrees(rotations.matrix_to_euler(out['rotation']))
+  change = angles[1] - angles[0]
+  np.testing.assert_array_less([8.0, 15.0, 6.0], change)  # At least half of the true 16/30/12.
+  np.testing.assert_array_less(change, [24.0, 45.0, 18.0])
