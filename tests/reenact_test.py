@@ -12,6 +12,7 @@ from flax import nnx
 import numpy as np
 from PIL import Image
 import pytest
+import scipy.io
 
 from animojax import reenact
 from animojax import reenactor
@@ -162,3 +163,24 @@ def test_command_line_error_has_no_traceback(files, tmp_path):
   assert result.returncode == 2, result.stderr
   assert 'reenact: error:' in result.stderr and 'Traceback' not in result.stderr
   assert not os.path.exists(tmp_path / 'x.mp4')
+
+
+def test_labelling_raw_videos_for_voxceleb_3dmm(files, tmp_path):
+  from animojax.data import coeffs  # pylint: disable=g-import-not-at-top
+  from animojax.mocap import label  # pylint: disable=g-import-not-at-top
+  from animojax.mocap import motion  # pylint: disable=g-import-not-at-top
+  images = tmp_path / 'images' / 'train'
+  images.mkdir(parents=True)
+  os.link(files['root'] / 'clip.mp4', images / 'id001#a.mp4')
+  os.link(files['root'] / 'blank.mp4', images / 'id002#b.mp4')
+  fitter = motion.make_fitter('embedded', files['capturer'].weights)
+  report = label.label_tree(str(tmp_path / 'images'), str(tmp_path / '3dmm'), files['capturer'],
+                            fitter, batch=4)
+  assert report['written'] == [str(tmp_path / '3dmm' / 'train' / 'id001#a.mat')]
+  assert len(report['no_face']) == 1 and 'id002#b' in report['no_face'][0]
+  # What the voxceleb_3dmm builder reads for a per-video Deep3DFaceRecon file.
+  coeff, _ = coeffs.read_deep3d(report['written'][0], rows=None)
+  assert coeff.shape == (5, 257)
+  np.testing.assert_array_equal(coeff[:, :80], 0)  # No identity: only the motion is captured.
+  np.testing.assert_array_equal(coeff[2, 80:144], coeff[1, 80:144])  # The blank frame holds.
+  np.testing.assert_array_equal(scipy.io.loadmat(report['written'][0])['no_face'].ravel(), [2])
