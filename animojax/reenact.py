@@ -34,19 +34,22 @@ rate and audio (`--fps` for folders and files). Nothing is written when the inpu
 import csv
 import fractions
 import os
+import shutil
 import sys
 import tempfile
 
 from absl import app
-from absl import logging
 from absl import flags
+from absl import logging
 import numpy as np
+import PIL.Image
 import tqdm
 
 from animojax import reenactor
 from animojax.data import building
 from animojax.data import coeffs
 from animojax.data import video
+from animojax.mocap import capture as capture_lib
 from animojax.posemap import mapping
 
 CAPTURE_BATCH = 32
@@ -227,7 +230,7 @@ class Writer:
       for packet in self._stream.encode(av.VideoFrame.from_ndarray(image, format='rgb24')):
         self._container.mux(packet)
     if self.frames_dir:
-      reenactor.Image.fromarray(image).save(
+      PIL.Image.fromarray(image).save(
           os.path.join(self._frames_tmp, f'{self.count:06d}.png'))
     self.count += 1
 
@@ -240,9 +243,6 @@ class Writer:
       self._container.close()
       os.replace(self._tmp, self.out)
     if self.frames_dir:
-      if os.path.isdir(self.frames_dir):
-        raise InputError(f'--frames_dir {self.frames_dir!r} exists; frames are in '
-                         f'{self._frames_tmp}.')
       os.replace(self._frames_tmp, self.frames_dir)
 
   def _copy_audio(self):
@@ -259,6 +259,8 @@ class Writer:
     if self._container is not None:
       self._container.close()
       os.remove(self._tmp)
+    if self.frames_dir:
+      shutil.rmtree(self._frames_tmp, ignore_errors=True)
 
 
 def run(*, source, driving, out=None, frames_dir=None, workdir=None, params=None, config=None,
@@ -274,6 +276,8 @@ def run(*, source, driving, out=None, frames_dir=None, workdir=None, params=None
     raise InputError('give --out (an .mp4) and/or --frames_dir.')
   if out and not out.endswith('.mp4'):
     raise InputError(f'--out {out!r}: the output is an .mp4 file.')
+  if frames_dir and os.path.exists(frames_dir):
+    raise InputError(f'--frames_dir {frames_dir!r} exists; give a new folder.')
   source_domain, driving_domain = reenactor.parse_direction(direction)
   kind = driving_kind(driving, driving_domain)
   if kind == 'table' and driving_domain == 'anime':  # Checked before any model is loaded.
@@ -285,10 +289,9 @@ def run(*, source, driving, out=None, frames_dir=None, workdir=None, params=None
   if generator is None:
     generator = reenactor.load_generator(workdir=workdir, params=params, config=config,
                                          weights=weights)
-  needs_capture = kind in ('video', 'frames') or (source_domain == 'human' and crop is None)
   capture = None
-  if needs_capture or source_domain == 'human':
-    from animojax.mocap import capture as capture_lib  # pylint: disable=g-import-not-at-top
+  # Video frames are captured; a human source is cropped by the detector and has its own pose.
+  if kind in ('video', 'frames') or source_domain == 'human':
     capture = reenactor.MotionCapture(generator, capturer or capture_lib.Capturer(tddfa_weights),
                                       bfm=bfm)
   src_crop = reenactor.source_crop(source_image, source_domain,
