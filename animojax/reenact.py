@@ -280,6 +280,12 @@ def run(*, source, driving, out=None, frames_dir=None, workdir=None, params=None
     raise InputError(f'--frames_dir {frames_dir!r} exists; give a new folder.')
   source_domain, driving_domain = reenactor.parse_direction(direction)
   kind = driving_kind(driving, driving_domain)
+  if out or kind == 'video':
+    try:
+      import av  # pylint: disable=g-import-not-at-top,unused-import
+    except ImportError:
+      raise InputError("videos are read and written with PyAV: pip install 'animojax[data]' "
+                       '(or write PNG frames with --frames_dir only).') from None
   if kind == 'table' and driving_domain == 'anime':  # Checked before any model is loaded.
     table = _read_table(driving)
     if table.ndim != 2 or table.shape[1] != mapping.NUM_POSE:

