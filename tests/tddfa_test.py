@@ -196,3 +196,13 @@ def test_captured_head_pose_has_the_renderers_signs(setup):
   change = angles[1] - angles[0]
   np.testing.assert_array_less([8.0, 15.0, 6.0], change)  # At least half of the true 16/30/12.
   np.testing.assert_array_less(change, [24.0, 45.0, 18.0])
+
+
+def test_pinned_downloads_are_the_real_files():
+  """`python -m animojax.convert.fetch tddfa_v2` checks these sums; the test data is the real thing."""
+  import hashlib  # pylint: disable=g-import-not-at-top
+  from animojax.convert import sources  # pylint: disable=g-import-not-at-top
+  for download in sources.TDDFA_V2.downloads:
+    with open(_file(download.filename), 'rb') as f:
+      data = f.read()
+    assert (len(data), hashlib.sha256(data).hexdigest()) == (download.size, download.sha256)
