@@ -136,8 +136,24 @@ def capture(weights: Weights, frames):
 
 # Module-level, so that every Capturer shares one compilation per frame size and batch.
 _capture_jit = jax.jit(capture)
-_regress_jit = jax.jit(regress)
-_detect_best_jit = jax.jit(lambda weights, frames: faceboxes.best_box(*detect(weights, frames)))
+
+
+def track(weights: Weights, frames, previous_landmarks, has_previous):
+  """`Capturer.track` as one jit-able function of frames [1, H, W, 3] (a batch of one stream)."""
+  box, score = faceboxes.best_box(*detect(weights, frames))
+  tracked = tddfa.roi_from_landmarks(previous_landmarks)
+  area = (tracked[:, 2] - tracked[:, 0]) * (tracked[:, 3] - tracked[:, 1])
+  use_previous = has_previous & jnp.all(area >= MIN_TRACK_AREA)
+
+  def restart():  # As `capture`: box ROI, then the landmark ROI of that first estimate.
+    return tddfa.roi_from_landmarks(regress(weights, frames, tddfa.roi_from_box(box))[1])
+
+  roi = jax.lax.cond(use_previous, lambda: tracked, restart)
+  param, points = regress(weights, frames, roi)
+  return _outputs(param, points, roi, box, score)
+
+
+_track_jit = jax.jit(track)
 
 
 class Capturer:
@@ -146,8 +162,7 @@ class Capturer:
   def __init__(self, weights: Weights | str | None = None):
     self.weights = weights if isinstance(weights, Weights) else load_weights(weights)
     self._capture = _capture_jit
-    self._regress = _regress_jit
-    self._detect_best = _detect_best_jit
+    self._track = _track_jit
 
   def __call__(self, frames) -> dict[str, np.ndarray]:
     """Batched capture of RGB uint8 frames [B, H, W, 3] (numpy results)."""
@@ -158,23 +173,14 @@ class Capturer:
 
     Deviation from upstream's tracking, which never notices a lost face: the detector runs on
     every frame (FaceBoxes is the cheap half of the pipeline) and decides `found`; the ROI still
-    comes from the previous landmarks while they give one of at least 2020 px².
+    comes from the previous landmarks while they give one of at least 2020 px². One device call.
     """
-    frame = jnp.asarray(frame)[None]
-    box, score = self._detect_best(self.weights, frame)
-    if not bool(score[0] > faceboxes.VIS_THRESHOLD):
-      return {'found': np.asarray(False), 'score': np.asarray(score[0]),
-              'box': np.asarray(box[0])}
-    roi = None
-    if previous is not None and bool(previous['found']):
-      roi = tddfa.roi_from_landmarks(jnp.asarray(previous['landmarks'])[None])
-      if float((roi[0, 2] - roi[0, 0]) * (roi[0, 3] - roi[0, 1])) < MIN_TRACK_AREA:
-        roi = None
-    if roi is None:  # Start (or restart) as `capture` does: box ROI, then landmark ROI.
-      _, points = self._regress(self.weights, frame, tddfa.roi_from_box(box))
-      roi = tddfa.roi_from_landmarks(points)
-    param, points = self._regress(self.weights, frame, roi)
-    return jax.device_get({k: v[0] for k, v in _outputs(param, points, roi, box, score).items()})
+    has_previous = previous is not None and bool(previous['found'])
+    landmarks = (previous['landmarks'] if has_previous
+                 else np.zeros((tddfa.NUM_LANDMARKS, 3), np.float32))
+    out = self._track(self.weights, jnp.asarray(frame)[None], jnp.asarray(landmarks)[None],
+                      jnp.asarray(has_previous))
+    return jax.device_get({k: v[0] for k, v in out.items()})
 
 
 @functools.cache
