@@ -11,10 +11,11 @@ warm-up pass, and the total is frames per second end to end. Streaming: `reenact
 one frame at a time (tracking, fit, generator at batch 1), per-frame latency from the decoded
 frame to the generated frame on the host (median and 90th percentile), encode excluded.
 
-`--torch` runs the capture through the hand-written PyTorch reference of 3DDFA_V2
-(`tests/torch_reference_3ddfa.py`, the real weights; per frame, as upstream's demo does; CUDA
-when available) with the same fit. There is no PyTorch AniMo in this repository: its generator
-column stays empty unless a PyTorch AniMo is timed separately.
+`--torch` runs the same pipeline through the hand-written PyTorch references: 3DDFA_V2's capture
+(`tests/torch_reference_3ddfa.py`, the real weights; per frame, as upstream's demo does) and
+AniMo's generator (`tests/torch_reference_animo.py`, the same sizes, random weights, batched,
+bf16 autocast with `--dtype=bfloat16`), on CUDA when available; decode, fit and encode are shared
+(the same code on both sides), so the row differs in capture and generator only.
 
 The generator has random weights (`--model`: 'paper' = the released sizes, 'demo', or 'tiny' for
 CPU smoke runs): speed does not depend on the values. Weights of the capture: `--tddfa_weights`
@@ -178,6 +179,41 @@ def torch_capture(frames, weights_dir):
   return seconds, results
 
 
+def torch_generate(model, size, motions, batch, dtype):
+  """Seconds of a PyTorch AniMo (`tests/torch_reference_animo.py`, random weights, the same sizes)
+  generating the anime domain for `motions` in batches of `batch` (CUDA when available)."""
+  import torch
+  from animojax.models.animo import animo as animo_model
+  from tests import torch_reference_animo as tref
+  device = 'cuda' if torch.cuda.is_available() else 'cpu'
+  sizes = dict(animo_model.VARIANTS['demo' if model == 'tiny' else model])
+  if model == 'tiny':
+    sizes.update(tref.TINY)
+  d = sizes['descriptor_nc']
+  mapping = tref.TMappingNet(70, d, sizes['mapping_layers'])
+  warp = tref.TWarpingNet(d, sizes['warp_ngf'], sizes['warp_img_f'],
+                          sizes['warp_encoder_layers'], sizes['warp_decoder_layers'])
+  edit = tref.TEditingNet(d, sizes['edit_ngf'], sizes['edit_img_f'], sizes['edit_layers'],
+                          sizes['edit_num_res_blocks'])
+  nets = [tref.randomize(n).eval().to(device) for n in (mapping, warp, edit)]
+  source = torch.rand(batch, 3, size, size, device=device) * 2 - 1
+  autocast = torch.autocast(device, dtype=torch.bfloat16, enabled=dtype == 'bfloat16')
+
+  def run_all():
+    outs = []
+    with torch.no_grad(), autocast:
+      for i in range(0, len(motions), batch):
+        z = nets[0](torch.as_tensor(np.resize(motions[i:i + batch], (batch, 70)), device=device))
+        flow, _ = nets[1](source, z)
+        outs.append(nets[2](source, flow, z).float().cpu())
+    return outs
+
+  run_all()  # Warm-up (cuDNN autotuning).
+  start = time.perf_counter()
+  run_all()
+  return time.perf_counter() - start
+
+
 def _on_device(ref, device):
   """The reference's detect/regress with tensors on `device` (results back on the host)."""
   import torch
@@ -237,11 +273,15 @@ def main(argv=None):
           + f' | **{n / total:.0f}** | {1000 * statistics.median(latencies):.2f} / '
           f'{1000 * np.percentile(latencies, 90):.2f} |']
   if args.torch:
-    seconds, _ = torch_capture(frames, os.path.join(TESTDATA, "3ddfa"))
-    rows.append(f'| {posemap_fit.device_name()} | — | PyTorch reference capture, per frame | 1 | '
+    seconds, _ = torch_capture(frames, os.path.join(TESTDATA, '3ddfa'))
+    motions = np.zeros((n, 70), np.float32)
+    generate_s = torch_generate(args.model, args.size, motions, args.batch, args.dtype)
+    torch_total = decode_s + seconds + times['fit'] + generate_s + times['encode']
+    rows.append(f'| {posemap_fit.device_name()} | {args.model} {args.size}² {args.dtype} | '
+                f'PyTorch references (capture per frame, generator batched) | {args.batch} | '
                 f'{1000 * decode_s / n:.2f} | {1000 * seconds / n:.2f} | '
-                f'{1000 * times["fit"] / n:.2f} | — | {1000 * times["encode"] / n:.2f} | — | '
-                f'{1000 * seconds / n:.2f} (capture only) |')
+                f'{1000 * times["fit"] / n:.2f} | {1000 * generate_s / n:.2f} | '
+                f'{1000 * times["encode"] / n:.2f} | {n / torch_total:.0f} | — |')
   table = '\n'.join([
       '| device | generator | pipeline | batch | decode ms/f | detect + 3DDFA ms/f | fit ms/f | '
       'generate ms/f | encode ms/f | frames/s end to end | streaming ms/frame (median / p90) |',
