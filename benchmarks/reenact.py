@@ -2,7 +2,7 @@ r"""Benchmark: the whole reenactment pipeline, decode -> detect -> 3DDFA -> fit 
 
   python benchmarks/reenact.py                                  # 256² clip, paper AniMo, GPU
   python benchmarks/reenact.py --dtype=bfloat16 --batch=64 --torch --append benchmarks/RESULTS.md
-  python benchmarks/reenact.py --model=tiny --frames=8 --batch=4 --size=32    # CPU smoke run
+  python benchmarks/reenact.py --model=tiny --frames=8 --batch=4 --size=64 --torch  # CPU smoke
 
 Batched: the clip's frames are decoded (PyAV), captured in batches (FaceBoxes + 3DDFA_V2, one
 jitted call per batch), fitted in one least-squares call, combined with the source's motion,
