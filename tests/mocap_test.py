@@ -123,3 +123,20 @@ def test_synthetic_reenact_inputs():
   assert semantic.shape == (100, 20)
   assert 15 < semantic[:, 18].max() <= 18 and semantic[:, :17].min() >= 0
   assert semantic[:, :17].max() <= 1
+
+
+def test_bfm_target_reads_the_users_model(weights, tmp_path):
+  """A BFM_model_front.mat whose landmarks are the embedded model's (tests/helpers.py) gives the
+  embedded fit's expression, and its translation in decimetres instead of 7 cm units."""
+  from tests import helpers  # pylint: disable=g-import-not-at-top
+  helpers.write_fake_bfm(str(tmp_path / 'bfm.mat'))
+  rng = np.random.default_rng(4)
+  captured = _captures(weights, rng.normal(0, 5, (4, 3)), rng.normal(0, 1, (4, 10))
+                       * weights.param_std[52:])
+  captured['roi'][2] += [12, 7, 12, 7]
+  bfm = motion.make_fitter(f'bfm:{tmp_path / "bfm.mat"}', weights)(captured)['motion']
+  emb = motion.make_fitter('embedded', weights)(captured)['motion']
+  assert bfm.shape == emb.shape == (4, 70)
+  np.testing.assert_allclose(bfm[:, :67], emb[:, :67], rtol=1e-3, atol=1e-4)
+  np.testing.assert_allclose(bfm[:, 67:69], emb[:, 67:69] * 0.7, rtol=1e-4, atol=1e-7)
+  np.testing.assert_allclose(bfm[:, 69], emb[:, 69], rtol=1e-5)
