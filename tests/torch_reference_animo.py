@@ -156,8 +156,8 @@ class THourglass(nn.Module):
 def t_deformation(flow):
   b, _, h, w = flow.shape
   flow_norm = 2 * torch.cat([flow[:, :1] / (w - 1), flow[:, 1:] / (h - 1)], 1)
-  xs = 2 * (torch.arange(w, dtype=flow.dtype) / (w - 1)) - 1
-  ys = 2 * (torch.arange(h, dtype=flow.dtype) / (h - 1)) - 1
+  xs = 2 * (torch.arange(w, dtype=flow.dtype, device=flow.device) / (w - 1)) - 1
+  ys = 2 * (torch.arange(h, dtype=flow.dtype, device=flow.device) / (h - 1)) - 1
   grid = torch.stack([xs.view(1, -1).repeat(h, 1), ys.view(-1, 1).repeat(1, w)], 2)
   return grid.expand(b, -1, -1, -1) + flow_norm.permute(0, 2, 3, 1)
 

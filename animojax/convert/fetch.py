@@ -45,11 +45,17 @@ def _convert_lpips(paths: Sequence[str], out: str) -> None:
   lpips.convert(paths[0], paths[1], out)
 
 
+def _convert_tddfa(paths: Sequence[str], out: str) -> None:
+  from animojax.convert import tddfa  # pylint: disable=g-import-not-at-top
+  tddfa.convert(paths[0], paths[1], paths[2], paths[3:6], out)
+
+
 # Converters are imported lazily: the flax-based ones are only needed for the name asked for.
 CONVERTERS: dict[str, Callable[[Sequence[str], str], None]] = {
     'vgg19': _convert_vgg19,
     'fid_inception': _convert_inception,
     'lpips_alex': _convert_lpips,
+    'tddfa_v2': _convert_tddfa,
 }
 
 

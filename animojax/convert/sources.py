@@ -87,7 +87,41 @@ LPIPS_ALEX = WeightSpec(
     ),
 )
 
-SPECS = {spec.name: spec for spec in (VGG19, FID_INCEPTION, LPIPS_ALEX)}
+# 3DDFA_V2 (MIT) at the commit the test data was taken from; the landmark bases from 3DDFA (MIT;
+# data derived from the Basel Face Model, whose licence is non-commercial).
+_TDDFA_V2_RAW = ('https://raw.githubusercontent.com/cleardusk/3DDFA_V2/'
+                 '1b6c67601abffc1e9f248b291708aef0e43b55ae')
+_TDDFA_V1_RAW = 'https://raw.githubusercontent.com/cleardusk/3DDFA/3545f35/c++/weights'
+
+TDDFA_V2 = WeightSpec(
+    name='tddfa_v2',
+    what="3DDFA_V2's FaceBoxes detector, MobileNet-0.5 3DMM regressor and 68-landmark BFM bases",
+    used_by='motion capture from real videos (animojax.mocap, python -m animojax.reenact)',
+    downloads=(
+        Download(filename='FaceBoxesProd.pth', url=f'{_TDDFA_V2_RAW}/FaceBoxes/weights/'
+                 'FaceBoxesProd.pth',
+                 sha256='c0cb2b1e40710c0aa5fc32a8759b1496a0fe0a126c907ca0ffe35b4bd0709d09',
+                 size=4_072_492, licence='MIT (3DDFA_V2)'),
+        Download(filename='mb05_120x120.pth', url=f'{_TDDFA_V2_RAW}/weights/mb05_120x120.pth',
+                 sha256='f93ed7f1c4c0382b16d7c18480a5f67473c1917a47475a9823924f38aeb27280',
+                 size=3_752_462, licence='MIT (3DDFA_V2)'),
+        Download(filename='param_mean_std_62d_120x120.pkl',
+                 url=f'{_TDDFA_V2_RAW}/configs/param_mean_std_62d_120x120.pkl',
+                 sha256='090d7150f77cb66c29ddae21e4508fbde59123dcd1dea7facc24a7ed06d1c795',
+                 size=713, licence='MIT (3DDFA_V2)'),
+        Download(filename='u_base.txt', url=f'{_TDDFA_V1_RAW}/u_base.txt',
+                 sha256='1ea7c3116070aeee720605a4a44ca9db582ac550095c321c3cf65ec925fe43cf',
+                 size=2_728, licence='MIT (3DDFA); Basel Face Model terms'),
+        Download(filename='w_shp_base.txt', url=f'{_TDDFA_V1_RAW}/w_shp_base.txt',
+                 sha256='bec9a2189eb77c61ff940c801dcd9e5cd7f1973b6d91949494d9cd7ac121b7f6',
+                 size=77_567, licence='MIT (3DDFA); Basel Face Model terms'),
+        Download(filename='w_exp_base.txt', url=f'{_TDDFA_V1_RAW}/w_exp_base.txt',
+                 sha256='4dc637c92c34bfd69faab74cafce23913f2b6181ff00c57a7ab69c1204d20b18',
+                 size=22_424, licence='MIT (3DDFA); Basel Face Model terms'),
+    ),
+)
+
+SPECS = {spec.name: spec for spec in (VGG19, FID_INCEPTION, LPIPS_ALEX, TDDFA_V2)}
 
 
 def spec(name: str) -> WeightSpec:
