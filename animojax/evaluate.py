@@ -33,6 +33,10 @@ def run(workdir, *, weights='ema', num_pairs=None, batch_size=None, metrics=None
     data_dir: override `config.data.data_dir` (e.g. evaluating on another machine).
     suite: an already loaded `MetricSuite` (overrides `metrics` and the weight paths).
   """
+  for flag, value in (('num_pairs', num_pairs), ('batch_size', batch_size)):
+    if value is not None and value < 1:
+      raise ValueError(f'--{flag}={value}: give a positive number (or leave it out for the '
+                       f'config\'s eval.{flag}).')
   config, step, params = export.restore_latest(workdir, weights)
   if num_pairs is not None:
     config.eval.num_pairs = num_pairs

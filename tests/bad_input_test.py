@@ -34,6 +34,7 @@ from animojax.trainers.common import workdir as workdir_lib
 from animojax.utils import cli
 from animojax.utils import tree as tree_util
 from tests import helpers
+from tfds_builders.animeceleb import animeceleb_dataset_builder as animeceleb
 from tfds_builders.cartoon_videos import cartoon_videos_dataset_builder as cartoon
 from tfds_builders.unpaired_faces import unpaired_faces_dataset_builder as unpaired
 from tfds_builders.voxceleb_3dmm import voxceleb_3dmm_dataset_builder as vox
@@ -41,10 +42,14 @@ from tfds_builders.voxceleb_3dmm import voxceleb_3dmm_dataset_builder as vox
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CARTOON_DUMMY = os.path.join(ROOT, 'tfds_builders', 'cartoon_videos', 'dummy_data')
 VOX_DUMMY = os.path.join(ROOT, 'tfds_builders', 'voxceleb_3dmm', 'dummy_data', 'deca')
+UNPAIRED_DUMMY = os.path.join(ROOT, 'tfds_builders', 'unpaired_faces', 'dummy_data')
 TABLE = os.path.join(ROOT, 'docs', 'bad_input.md')
 IS_ROOT = hasattr(os, 'geteuid') and os.geteuid() == 0
 needs_non_root = pytest.mark.skipif(IS_ROOT, reason='root reads files whatever their mode, so '
                                     'chmod cannot make a permission-denied input')
+# The tools' own flag definitions, applied to a fresh FlagValues in each test.
+LAUNCH_FLAGS = launch._define_flags  # pylint: disable=protected-access
+COMPILE_CHECK_FLAGS = compile_check._define_flags  # pylint: disable=protected-access
 # Small and quick: one frame per video at 16 x 16.
 FAST = dict(image_size=16, max_frames_per_video=1)
 
@@ -157,7 +162,7 @@ def _parse(define, argv, monkeypatch):
     ('--noconfig.export_at_endd', 'export_at_endd', 'export_at_end'),
 ])
 def test_unknown_config_key_names_it_and_the_nearest(override, unknown, nearest, monkeypatch):
-  for define in (launch._define_flags, compile_check._define_flags):  # pylint: disable=protected-access
+  for define in (LAUNCH_FLAGS, COMPILE_CHECK_FLAGS):
     with pytest.raises(SystemExit) as info:
       _parse(define, ['launch', '--config=animo:demo', '--workdir=/tmp/x', override], monkeypatch)
     text = one_line(info.value.code)
@@ -168,7 +173,7 @@ def test_unknown_config_key_names_it_and_the_nearest(override, unknown, nearest,
 
 def test_compile_check_flag_errors_exit_2(monkeypatch, capsys):
   fv = flags.FlagValues()
-  compile_check._define_flags(fv)  # pylint: disable=protected-access
+  COMPILE_CHECK_FLAGS(fv)
   argv = launch.rewrite_argv(['compile_check', '--config=animo:demo', '--config.batch_sise=4'])
   monkeypatch.setattr(sys, 'argv', argv)
   with pytest.raises(SystemExit) as info:
@@ -185,7 +190,7 @@ def test_compile_check_flag_errors_exit_2(monkeypatch, capsys):
 ])
 def test_bad_flags_are_one_line(argv, expected, monkeypatch):
   with pytest.raises(SystemExit) as info:
-    _parse(launch._define_flags, ['launch', *argv, '--workdir=/tmp/x'], monkeypatch)  # pylint: disable=protected-access
+    _parse(LAUNCH_FLAGS, ['launch', *argv, '--workdir=/tmp/x'], monkeypatch)
   assert one_line(info.value.code).startswith(expected), info.value.code
 
 
@@ -469,8 +474,8 @@ def test_rerun_with_changed_config_is_refused(tmp_path):
 
 
 def test_launch_allow_config_change_flag(monkeypatch):
-  _, fv = _parse(launch._define_flags, ['launch', '--config=animo:demo', '--workdir=/tmp/x',  # pylint: disable=protected-access
-                                        '--allow_config_change'], monkeypatch)
+  _, fv = _parse(LAUNCH_FLAGS, ['launch', '--config=animo:demo', '--workdir=/tmp/x',
+                                '--allow_config_change'], monkeypatch)
   assert fv.allow_config_change
 
 
@@ -568,6 +573,96 @@ def test_unpaired_faces_without_images(layout, tmp_path):
   with pytest.raises(FileNotFoundError, match=r'No images \(.png'):
     building.prepare(unpaired.Builder, unpaired.Builder.BUILDER_CONFIGS[0].name,
                      manual_dir=manual, data_dir=tmp_path / 'data')
+
+
+def test_unpaired_faces_zero_byte_image(tmp_path):
+  manual = tmp_path / 'manual'
+  shutil.copytree(UNPAIRED_DUMMY, manual)
+  (manual / 'trainA' / 'zero.jpg').write_bytes(b'')
+  with pytest.raises(building.BadExampleError, match=r'zero\.jpg: cannot decode the image'):
+    building.prepare(unpaired.Builder, unpaired.Builder.BUILDER_CONFIGS[0].name,
+                     manual_dir=manual, data_dir=tmp_path / 'data', image_size=16)
+
+
+@pytest.mark.parametrize('csv, expected', [
+    (None, "Could not find 'combined_pose.csv' in the manual directory; looked for"),
+    ('', 'combined_pose.csv: no valid rows'),
+    ('a,b\n1,2\n', 'combined_pose.csv:2: malformed CSV row: 2 columns, expected 23'),
+])
+def test_animeceleb_csv(csv, expected, tmp_path):
+  manual = tmp_path / 'manual'
+  os.makedirs(manual)
+  (manual / 'notes.txt').write_text('x')
+  if csv is not None:
+    (manual / animeceleb.CSV_NAME).write_text(csv)
+  text = one_line(user_error(building.prepare, animeceleb.Builder,
+                             animeceleb.Builder.BUILDER_CONFIGS[0].name, manual_dir=manual,
+                             data_dir=tmp_path / 'data'))
+  assert expected in text, text
+
+
+@pytest.mark.parametrize('what, expected', [
+    ('missing', "PyTorch checkpoint '{src}' does not exist"),
+    ('zero-byte', '{src}: neither a zip-format nor a legacy torch.save file'),
+    ('out-folder', '--out={tmp}/no/o.npz: the folder {tmp}/no does not exist'),
+])
+def test_animo_torch_converter_input(what, expected, tmp_path):
+  from animojax.convert import animo_torch  # pylint: disable=g-import-not-at-top
+  src, out = tmp_path / 'animo.pth', tmp_path / ('no/o.npz' if what == 'out-folder' else 'o.npz')
+  if what != 'missing':
+    src.write_bytes(b'')
+  with pytest.raises(SystemExit) as info:
+    animo_torch.main(['--src', str(src), '--out', str(out)])
+  text = one_line(info.value.code)
+  assert expected.format(src=src, tmp=tmp_path) in text, text
+  assert not os.path.exists(out)
+
+
+@pytest.mark.parametrize('spec, expected', [
+    ('nosuch', "Model spec 'nosuch': expected"),
+    ('bfm:/missing/BFM_model_front.mat', "file '/missing/BFM_model_front.mat' not found"),
+    ('bfm:{tmp}/zero.mat', 'as a MATLAB .mat file'),
+    ('3ddfa:{tmp}', "u_base.txt' not found"),
+])
+def test_posemap_model_specs(spec, expected, tmp_path):
+  (tmp_path / 'zero.mat').write_bytes(b'')
+  text = _posemap('fit', f'--model={spec.format(tmp=tmp_path)}', f'--out={tmp_path}/phi.npy')
+  assert text.startswith('posemap fit: ') and expected in text, text
+
+
+@pytest.mark.parametrize('flag', ['num_pairs', 'batch_size'])
+def test_evaluate_counts_must_be_positive(flag, tmp_path):
+  from animojax import evaluate  # pylint: disable=g-import-not-at-top
+  text = one_line(user_error(evaluate.run, str(tmp_path), **{flag: 0}))
+  assert f'--{flag}=0: give a positive number' in text
+
+
+def test_workdir_that_is_a_file(tmp_path):
+  (tmp_path / 'run').write_text('a file')
+  text = one_line(user_error(workdir_lib.write_config, animo_config.get_config('demo'),
+                             str(tmp_path / 'run'), prog='launch'))
+  assert text.startswith('launch: ') and str(tmp_path / 'run') in text, text
+
+
+@needs_non_root
+def test_workdir_not_writable(tmp_path):
+  os.chmod(tmp_path, 0o500)
+  try:
+    text = one_line(user_error(workdir_lib.write_config, animo_config.get_config('demo'),
+                               str(tmp_path / 'run')))
+    assert 'Permission denied' in text
+  finally:
+    os.chmod(tmp_path, 0o700)
+
+
+def test_bugs_keep_their_traceback():
+  """Only the library's own checks and refused paths are user errors; anything else is a bug."""
+  with pytest.raises(ZeroDivisionError):
+    with cli.user_errors('tool'):
+      _ = 1 / 0
+  with pytest.raises(ValueError):
+    with cli.user_errors('tool'):
+      int('not a number')  # Raised by Python, not by a check.
 
 
 def test_every_row_of_the_table_has_a_test():

@@ -26,7 +26,8 @@ _REPO_DIRS = tuple(os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
 # Raised by the library's checks with a message that names the input.
 _CHECK_ERRORS = (ValueError, OSError)
 # The operating system's refusals of a named path: user errors wherever they are raised.
-_PATH_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
+_PATH_ERRORS = (FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError,
+                NotADirectoryError)
 
 
 def _raised_by_a_check(error):
