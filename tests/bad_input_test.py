@@ -187,11 +187,17 @@ def test_compile_check_flag_errors_exit_2(monkeypatch, capsys):
     (['--config=animo:demo', '--config.batch_size=abc'], 'flag --config.batch_size=abc: '),
     (['--config=animo:demo', '--bogus=1'], "Unknown command line flag 'bogus'"),
     (['--config=nosuch'], "Unknown config 'nosuch'; known configs: ['animo']"),
+    (['--config=/missing/cfg.py'], "--config: cannot load the config file ([Errno 2] No such "
+     "file or directory: '/missing/cfg.py')"),
+    (['--config={tmp}/broken.py'], '--config: {tmp}/broken.py:1: invalid syntax'),
 ])
-def test_bad_flags_are_one_line(argv, expected, monkeypatch):
+def test_bad_flags_are_one_line(argv, expected, monkeypatch, tmp_path):
+  (tmp_path / 'broken.py').write_text('def get_config(:\n')
+  argv = [a.format(tmp=tmp_path) for a in argv]
   with pytest.raises(SystemExit) as info:
     _parse(LAUNCH_FLAGS, ['launch', *argv, '--workdir=/tmp/x'], monkeypatch)
-  assert one_line(info.value.code).startswith(expected), info.value.code
+  text = one_line(info.value.code)
+  assert text.startswith(expected.format(tmp=tmp_path)), text
 
 
 def test_launch_process_prints_one_line_and_exits_1(tmp_path):
@@ -554,6 +560,44 @@ def test_cartoon_videos_unreadable_video(tmp_path):
   os.chmod(manual / 'clip.mp4', 0)
   with pytest.raises(building.BadExampleError, match=r'clip\.mp4: cannot read the file'):
     build_cartoon(manual, tmp_path / 'data', test_percent=0.0)
+
+
+@pytest.mark.parametrize('what, expected', [
+    ('zero-byte', 'cannot read the .mat file'),
+    ('wrong-type', 'cannot read the .mat file'),
+    ('truncated', 'cannot read the .mat file'),
+    ('nan', "'exp' contains NaN or Inf"),
+    ('wrong-dtype', "'exp' is not numeric"),
+    ('missing-key', 'is not a DECA file: expected entries shape (100), exp (50), pose (6)'),
+])
+def test_voxceleb_3dmm_bad_coefficient_files(what, expected, tmp_path):
+  from scipy import io as sio  # pylint: disable=g-import-not-at-top
+  manual = _vox_copy(tmp_path)
+  mat = manual / '3dmm' / 'train' / 'id00001#vidA#000001#000004.mp4' / '0000000.mat'
+  values = {k: v for k, v in sio.loadmat(mat).items() if not k.startswith('__')}
+  if what == 'zero-byte':
+    mat.write_bytes(b'')
+  elif what == 'wrong-type':
+    mat.write_text('not a mat file')
+  elif what == 'truncated':
+    mat.write_bytes(mat.read_bytes()[:200])
+  else:
+    if what == 'missing-key':
+      del values['exp']
+    else:
+      values['exp'] = (np.full_like(values['exp'], np.nan) if what == 'nan' else
+                       np.array(['x'] * values['exp'].size))
+    sio.savemat(mat, values)
+  with pytest.raises(building.BadExampleError, match=rf'0000000\.mat: .*{re.escape(expected)}'):
+    build_vox(manual, tmp_path / 'a')
+
+
+def test_voxceleb_3dmm_zero_byte_lmdb(tmp_path):
+  manual = tmp_path / 'manual'
+  os.makedirs(manual)
+  (manual / 'data.mdb').write_bytes(b'')
+  text = one_line(user_error(build_vox, manual, tmp_path / 'data', coeff_format='deep3d'))
+  assert f'{manual}/data.mdb: cannot open the LMDB' in text, text
 
 
 def test_frame_folder_with_bad_frames(tmp_path):

@@ -139,7 +139,9 @@ def _last_line(text):
 def parse_flags(argv, flag_values=flags.FLAGS):
   """absl's flag parsing for `app.run(main, flags_parser=parse_flags)`: one line per error."""
   try:
-    return flag_values(argv)
+    rest = flag_values(argv)
+  except SyntaxError as e:  # In a config file given by path.
+    raise SystemExit(f'--config: {e.filename}:{e.lineno}: {e.msg}') from None
   except AttributeError as e:  # ml_collections: an override of a key the locked config lacks.
     line = unknown_config_key(argv) or f'{e}'.replace('\\n', ' ')
     raise SystemExit(line) from None
@@ -150,4 +152,11 @@ def parse_flags(argv, flag_values=flags.FLAGS):
     elif '\n' in text.strip():
       text = _last_line(text)
     raise SystemExit(f'{text} (--helpfull lists the flags)') from None
+  # ml_collections defers a config file it could not read until first use, then raises twice.
+  error = getattr(flag_values, 'config', None) if 'config' in flag_values else None
+  error = vars(error).get('_error') if type(error).__name__ == '_ErrorConfig' else None
+  if error is not None:
+    raise SystemExit(f'--config: cannot load the config file ({_last_line(str(error))}); give '
+                     'a config name (animo, animo:demo) or the path of a config file.')
+  return rest
 

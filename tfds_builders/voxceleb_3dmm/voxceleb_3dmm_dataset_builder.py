@@ -113,8 +113,13 @@ class _Context:
 @functools.lru_cache(maxsize=4)
 def _lmdb_env(path: str):
   import lmdb  # pylint: disable=g-import-not-at-top  # Only the LMDB layout needs it.
-  return lmdb.open(path, readonly=True, lock=False, readahead=False, meminit=False,
-                   max_readers=64)
+  try:
+    return lmdb.open(path, readonly=True, lock=False, readahead=False, meminit=False,
+                     max_readers=64)
+  except lmdb.Error as e:  # A zero-byte, truncated or foreign data.mdb.
+    raise building.BadExampleError(
+        os.path.join(path, 'data.mdb'), f'cannot open the LMDB ({e}); copy it again from '
+        'the output of PIRender\'s prepare_vox_lmdb.py') from e
 
 
 def _lmdb_key(*parts) -> bytes:

@@ -38,9 +38,9 @@ def config_changes(config, workdir):
   yet: the old file then describes no trained state).
   """
   path = os.path.join(workdir, 'config.json')
-  if not (os.path.isfile(path) and has_checkpoints(workdir)):
-    return []
-  try:
+  try:  # Every process waits for this answer: an error here must not stop process 0 alone.
+    if not (os.path.isfile(path) and has_checkpoints(workdir)):
+      return []
     with open(path) as f:
       old = _flatten(json.load(f))
   except (OSError, ValueError) as e:
