@@ -171,15 +171,22 @@ def test_unknown_config_key_names_it_and_the_nearest(override, unknown, nearest,
     assert nearest is None or nearest in text.split('nearest valid keys: ')[1], text
 
 
-def test_compile_check_flag_errors_exit_2(monkeypatch, capsys):
+@pytest.mark.parametrize('flag, expected', [
+    ('--config.batch_sise=4', 'compile_check: --config.batch_sise: the config has no key'),
+    ('--devices=abc', "compile_check: flag --devices=abc: invalid literal for int()"),
+    ('--headroom=lots', 'compile_check: flag --headroom=lots: '),
+])
+def test_compile_check_flag_errors_exit_2(flag, expected, monkeypatch, capsys):
   fv = flags.FlagValues()
   COMPILE_CHECK_FLAGS(fv)
-  argv = launch.rewrite_argv(['compile_check', '--config=animo:demo', '--config.batch_sise=4'])
+  argv = launch.rewrite_argv(['compile_check', '--config=animo:demo', flag])
   monkeypatch.setattr(sys, 'argv', argv)
+  monkeypatch.setattr(os, 'environ', dict(os.environ))  # _fake_devices sets XLA_FLAGS.
+  compile_check._fake_devices(argv)  # pylint: disable=protected-access  (runs before parsing)
   with pytest.raises(SystemExit) as info:
     compile_check._parse_flags(argv, fv)  # pylint: disable=protected-access
   assert info.value.code == 2
-  assert one_line(capsys.readouterr().err).startswith('compile_check: --config.batch_sise')
+  assert one_line(capsys.readouterr().err).startswith(expected)
 
 
 @pytest.mark.parametrize('argv, expected', [
@@ -628,10 +635,18 @@ def test_unpaired_faces_zero_byte_image(tmp_path):
                      manual_dir=manual, data_dir=tmp_path / 'data', image_size=16)
 
 
+CSV_HEADER = ','.join(['org_id', 'folder_name', 'png_name'] + [f'morph_{i}' for i in range(17)]
+                      + ['angle_0', 'angle_1', 'angle_2']) + '\n'
+
+
 @pytest.mark.parametrize('csv, expected', [
     (None, "Could not find 'combined_pose.csv' in the manual directory; looked for"),
     ('', 'combined_pose.csv: no valid rows'),
     ('a,b\n1,2\n', 'combined_pose.csv:2: malformed CSV row: 2 columns, expected 23'),
+    (CSV_HEADER + '0,100,a.png,' + ','.join(['0'] * 19 + ['abc']) + '\n',
+     'combined_pose.csv:2: malformed CSV row: a pose value is not a number'),
+    (CSV_HEADER + '0,100,a.png,' + ','.join(['0'] * 19 + ['nan']) + '\n',
+     'combined_pose.csv:2: malformed CSV row: the pose has NaN or Inf'),
 ])
 def test_animeceleb_csv(csv, expected, tmp_path):
   manual = tmp_path / 'manual'
