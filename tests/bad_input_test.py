@@ -361,6 +361,11 @@ def test_posemap_apply_missing_phi_names_the_flag(tmp_path):
                   str(tmp_path / 'poses.npy'), '--out', str(tmp_path / 'm.npy'))
   assert text.startswith('posemap apply: Pose-mapping matrix') and 'Point --phi at' in text
   assert 'config.data.phi' not in text and 'synthetic' not in text
+  np.save(tmp_path / 'phi.npy', np.ones((17, 64), np.float32))  # Good input still works.
+  posemap_cli.main(['apply', '--phi', str(tmp_path / 'phi.npy'), '--poses',
+                    str(tmp_path / 'poses.npy'), '--out', str(tmp_path / 'm')])
+  assert np.load(tmp_path / 'm.npy').shape == (2, 70)
+  assert sorted(os.listdir(tmp_path)) == ['m.npy', 'phi.npy', 'poses.npy']
 
 
 def _write(path, what):

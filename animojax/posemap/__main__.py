@@ -48,12 +48,24 @@ def _permutation(text: str) -> tuple[int, ...]:
   return perm
 
 
+def _save(path: str, array) -> None:
+  """np.save through a temporary file and a rename: never a half-written .npy at `path`."""
+  final = path if path.endswith('.npy') else path + '.npy'  # As np.save names it.
+  tmp = f'{final}.tmp-{os.getpid()}.npy'
+  try:
+    np.save(tmp, array)
+    os.replace(tmp, final)
+  finally:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+
+
 def _fit(args) -> None:
   model = loaders.load_model(args.model)
   config = fit.FitConfig(camera=args.camera, reg=args.reg, views=args.views,
                          iterations=args.iterations)
   result = fit.fit_phi(model, config=config)
-  np.save(args.out, result.phi)
+  _save(args.out, result.phi)
   sheet_path = args.sheet or os.path.splitext(args.out)[0] + '.png'
   sheet.fit_sheet(result, sheet_path, title=f'{model.name} ({model.num_exp} exp), {args.camera}')
   print(f'Wrote Φ {result.phi.shape} to {args.out} and the sheet to {sheet_path}.')
@@ -85,7 +97,7 @@ def _apply(args) -> None:
   if not np.all(np.isfinite(poses)):
     raise ValueError(f'--poses {args.poses!r}: contains NaN or Inf.')
   motion = mapping.anime_pose_to_3dmm(poses, phi, args.angle_permutation)
-  np.save(args.out, motion)
+  _save(args.out, motion)
   print(f'Wrote motion vectors {motion.shape} to {args.out}.')
 
 
@@ -95,7 +107,7 @@ def _edtn(args) -> None:
   exp = np.stack([c['exp'] for c in codes])
   pose = np.stack([c['pose'] for c in codes])
   poses = np.asarray(edtn.deca_to_anime_pose(model, exp, pose))
-  np.save(args.out, poses)
+  _save(args.out, poses)
   print(f'Wrote AnimeCeleb pose vectors {poses.shape} to {args.out}.')
 
 
