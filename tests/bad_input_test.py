@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 
@@ -489,6 +490,41 @@ def test_rerun_with_changed_config_is_refused(tmp_path):
   assert json.load(open(tmp_path / 'config.json'))['batch_size'] == 8  # Not yet replaced.
   (tmp_path / 'config.json').write_text('{"trai')
   assert 'cannot be read' in user_error(workdir_lib.check_config, changed, workdir)
+
+
+_AGREE = """
+import sys
+from animojax import launch
+launch.initialize_processes(sys.argv[1], 2, int(sys.argv[2]))
+from animojax.configs import animo
+from animojax.trainers.common import workdir
+from animojax.utils import cli
+config = animo.get_config('demo')
+config.batch_size = 4
+with cli.user_errors('launch'):
+  workdir.check_config(config, sys.argv[3])
+print('resuming')
+"""
+
+
+def test_processes_follow_process_0_on_a_changed_config(tmp_path):
+  """Hosts that do not share the workdir's file system still all refuse (process 0 decides)."""
+  shared, local = str(tmp_path / 'p0'), str(tmp_path / 'p1')
+  workdir_lib.write_config(animo_config.get_config('demo'), shared)
+  os.makedirs(os.path.join(shared, 'checkpoints', '200'))
+  with socket.socket() as sock:
+    sock.bind(('127.0.0.1', 0))
+    port = sock.getsockname()[1]
+  env = {**os.environ, 'PYTHONPATH': ROOT, 'JAX_PLATFORMS': 'cpu',
+         'XLA_FLAGS': '--xla_force_host_platform_device_count=1'}
+  procs = [subprocess.Popen([sys.executable, '-c', _AGREE, f'127.0.0.1:{port}', str(pid), path],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True) for pid, path in enumerate((shared, local))]
+  outs = [p.communicate(timeout=180) for p in procs]
+  assert [p.returncode for p in procs] == [1, 1], outs
+  assert 'batch_size: 8 -> 4' in outs[0][1].strip().splitlines()[-1], outs[0]
+  assert 'process 0 found that the config differs' in outs[1][1].strip().splitlines()[-1], outs[1]
+  assert all('resuming' not in out for out, _ in outs)
 
 
 def test_launch_allow_config_change_flag(monkeypatch):
