@@ -46,14 +46,11 @@ def config_changes(config, workdir):
   except (OSError, ValueError) as e:
     return [f'{path} cannot be read ({e})']
   new = _flatten(json.loads(config.to_json_best_effort()))
-  missing = object()
-  changes = []
-  for key in sorted(set(old) | set(new)):
-    before, after = old.get(key, missing), new.get(key, missing)
-    if before != after:
-      changes.append(f'{key}: {"(absent)" if before is missing else json.dumps(before)} -> '
-                     f'{"(absent)" if after is missing else json.dumps(after)}')
-  return changes
+  def show(tree, key):  # As JSON text: tuples and lists agree, and so do NaN and NaN.
+    return json.dumps(tree[key]) if key in tree else '(absent)'
+
+  return [f'{key}: {show(old, key)} -> {show(new, key)}' for key in sorted(set(old) | set(new))
+          if show(old, key) != show(new, key)]
 
 
 def check_config(config, workdir, *, allow_change=False):
