@@ -46,6 +46,7 @@ def config_changes(config, workdir):
   except (OSError, ValueError) as e:
     return [f'{path} cannot be read ({e})']
   new = _flatten(json.loads(config.to_json_best_effort()))
+
   def show(tree, key):  # As JSON text: tuples and lists agree, and so do NaN and NaN.
     return json.dumps(tree[key]) if key in tree else '(absent)'
 
