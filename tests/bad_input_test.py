@@ -268,7 +268,7 @@ def test_tfds_build_empty_manual_dir(tmp_path):
 def test_export_out_path(out, expected, tmp_path):
   out, expected = out.format(tmp=tmp_path), expected.format(tmp=tmp_path)
   text = one_line(user_error(export.export, str(tmp_path / 'no_run'), out, prog='export'))
-  assert text == f'export: {expected}; ' + text.split('; ', 1)[1], text
+  assert text.startswith(f'export: {expected}'), text
 
 
 @needs_non_root
@@ -446,8 +446,6 @@ def test_posemap_edtn_bad_deca_files(what, expected, tmp_path):
     fields['exp'] = {'nan': np.full(50, np.nan), 'wrong-shape': np.zeros(3),
                      'wrong-dtype': np.array(['x'] * 50)}[what]
     sio.savemat(path, fields)
-  weights = tmp_path / 'EDTN.pt'
-  weights.write_bytes(b'')  # Checked after the codes would be: the codes are read first here.
   from animojax.posemap import edtn  # pylint: disable=g-import-not-at-top
   assert expected in user_error(edtn.read_deca_mat, path)
 
