@@ -14,6 +14,10 @@ from animojax.utils import sharding
 from tests.conftest import collective_bytes
 from tests.helpers import program_config
 
+_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The tiny AniMo as a config file (the CLI compiles it several times faster than animo:demo).
+_TINY = '--config=' + os.path.join(_REPO, 'tests', 'tiny_animo_config.py')
+
 
 def test_parse_memory():
   assert compile_check.parse_memory('v4') == 32 * 2**30
@@ -40,10 +44,8 @@ def test_fsdp_rules_cut_per_device_state_and_report_says_fit_or_not():
 
 
 def test_cli_exits_nonzero_when_the_step_does_not_fit():
-  proc = subprocess.run(
-      [sys.executable, '-m', 'animojax.compile_check', '--config=animo:demo', '--devices=2',
-       '--device_memory=1MiB', '--stages=warp', '--config.batch_size=2'],
-      capture_output=True, text=True, check=False, timeout=600)
+  proc = _run_cli(_TINY, '--devices=2', '--device_memory=1MiB', '--stages=warp',
+                  '--config.batch_size=2')
   assert proc.returncode == 1, proc.stderr[-3000:]
   assert 'warp:' in proc.stdout and 'DOES NOT FIT' in proc.stdout
 
@@ -57,7 +59,7 @@ def _tpu_devices():
 
 
 def _run_cli(*args):
-  return subprocess.run([sys.executable, '-m', 'animojax.compile_check', *args],
+  return subprocess.run([sys.executable, '-m', 'animojax.compile_check', *args], cwd=_REPO,
                         capture_output=True, text=True, check=False, timeout=900)
 
 
@@ -95,8 +97,8 @@ def test_tpu_fsdp_rules_compile_and_shard_the_state():
 
 def test_tpu_cli_names_the_stage_that_does_not_fit_without_a_traceback():
   _tpu_devices()
-  proc = _run_cli('--config=animo:demo', '--topology=v5e:2x2', '--config.batch_size=4',
-                  '--config.data.image_size=32', '--stages=warp', '--device_memory=1MiB')
+  proc = _run_cli(_TINY, '--topology=v5e:2x2', '--config.batch_size=4', '--stages=warp',
+                  '--device_memory=1MiB')
   assert proc.returncode == 1, proc.stderr[-3000:]
   assert 'TPU v5e:2x2 (4 chips, TPU compiler)' in proc.stdout, proc.stdout
   assert re.search(r'^warp: .*DOES NOT FIT', proc.stdout, re.M), proc.stdout
@@ -111,6 +113,6 @@ def test_bad_flags_and_configs_end_with_a_message_not_a_traceback():
       (['--config.kernels=cuda'], 'config.kernels'),
       (['--config.batch_size=3'], 'divisible'),
   ):
-    proc = _run_cli('--config=animo:demo', '--devices=2', *args)
+    proc = _run_cli(_TINY, '--devices=2', *args)
     assert proc.returncode == 2, (args, proc.stdout, proc.stderr[-3000:])
     assert message in proc.stderr and 'Traceback' not in proc.stderr, (args, proc.stderr[-3000:])

@@ -21,8 +21,15 @@ import pytest  # pylint: disable=g-import-not-at-top
 
 # Many tests compile the same programs (each trainer run builds fresh jitted closures); XLA's
 # persistent cache turns every repeat into a disk read. Kept across runs on the same machine.
-jax.config.update('jax_compilation_cache_dir',
-                  os.path.join(os.path.expanduser('~'), '.cache', 'animojax', 'jax_test_cache'))
+# The environment variables carry the same settings into the CLIs that tests start as
+# subprocesses (JAX reads JAX_<OPTION> at import).
+_CACHE = {'JAX_COMPILATION_CACHE_DIR': os.path.join(os.path.expanduser('~'), '.cache', 'animojax',
+                                                    'jax_test_cache'),
+          'JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS': '0',
+          'JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES': '-1'}
+for _name, _value in _CACHE.items():
+  os.environ.setdefault(_name, _value)
+jax.config.update('jax_compilation_cache_dir', os.environ['JAX_COMPILATION_CACHE_DIR'])
 jax.config.update('jax_persistent_cache_min_compile_time_secs', 0)
 jax.config.update('jax_persistent_cache_min_entry_size_bytes', -1)
 if jax.default_backend() != 'cpu':

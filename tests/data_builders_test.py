@@ -12,7 +12,6 @@ import pytest
 import tensorflow_datasets as tfds
 
 from animojax.configs import animo as animo_config
-from animojax.data import coeffs
 from animojax.data import pairs
 from animojax.data import pipeline
 from animojax.data import samplers

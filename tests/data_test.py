@@ -1,6 +1,5 @@
 """AniMo pair sampling, motion vectors, the grain pipeline and dataset look-up errors."""
 
-import grain
 import jax
 import numpy as np
 import pytest

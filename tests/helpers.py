@@ -56,3 +56,40 @@ def run_steps(config, stage, steps):
     state, metrics = step_fn(state, batch, program.image_loss.params, jax.random.key(2))
     losses.append(float(metrics.compute()['loss']))
   return losses, state, step_fn
+
+
+NUM_FAKE_VERTICES = 150
+
+
+def write_fake_bfm(path, drop=None, keypoints_field=None):
+  """A BFM_model_front.mat with Deep3DFaceRecon's fields whose keypoints are the embedded model.
+
+  Units follow the real file (decimetres = the embedded model's 7 cm units x 0.7); the other
+  vertices are random. `drop` leaves a field out; `keypoints_field` overrides the (1-based) stored
+  keypoints. Returns the 0-based keypoint vertex ids and the vertices.
+  """
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from scipy import io as sio  # pylint: disable=g-import-not-at-top
+  from animojax.synthetic import face_model  # pylint: disable=g-import-not-at-top
+  fm = face_model.load_face_model()
+  rng = np.random.default_rng(0)
+  n = NUM_FAKE_VERTICES
+  ids = rng.permutation(n)[:68]
+  vertices = rng.normal(size=(n, 3)) * 0.5
+  id_base = rng.normal(size=(n, 3, 80)) * 0.01
+  ex_base = rng.normal(size=(n, 3, 64)) * 0.01
+  vertices[ids], id_base[ids], ex_base[ids] = fm.mean * 0.7, fm.id_basis * 0.7, fm.exp_basis * 0.7
+  fields = {
+      'meanshape': vertices.reshape(1, -1).astype(np.float32),
+      'meantex': np.full((1, 3 * n), 128.0, np.float32),
+      'idBase': id_base.reshape(3 * n, 80).astype(np.float32),
+      'exBase': ex_base.reshape(3 * n, 64).astype(np.float32),
+      'texBase': np.zeros((3 * n, 80), np.float32),
+      'tri': (rng.integers(0, n, (40, 3)) + 1).astype(np.int32),
+      'point_buf': np.ones((n, 8), np.int32),
+      'keypoints': (ids + 1 if keypoints_field is None else keypoints_field).reshape(1, -1),
+  }
+  if drop:
+    del fields[drop]
+  sio.savemat(path, fields)
+  return ids, vertices

@@ -23,8 +23,9 @@ from animojax.trainers.animo import state as animo_state
 from animojax.trainers.animo import train as trainer
 from animojax.trainers.common import model_init
 from animojax.utils import tree as tree_util
-from tests import models_test as ref_nets
+from tests import torch_reference_animo as ref_nets
 from tests import helpers
+from tests.conftest import assert_close
 
 TINY = dict(variant='demo', **helpers.TINY_MODEL)
 D = TINY['descriptor_nc']
@@ -50,7 +51,7 @@ def _torch_nets(seed=0, pirender=False):
             'warpping_net_anime': warp(), 'warpping_net_vox': warp(),
             'editing_net_anime': edit(), 'editing_net_vox': edit()}
   for i, net in enumerate(nets.values()):
-    ref_nets._randomize(net, std=0.1, seed=seed + 10 * i)  # pylint: disable=protected-access
+    ref_nets.randomize(net, std=0.1, seed=seed + 10 * i)
   return nets
 
 
@@ -132,14 +133,14 @@ def test_animo_lightning_checkpoint_converts_to_the_torch_weights(model_parts, t
   pose = rng.normal(size=(2, 70)).astype(np.float32)
   out = jax.jit(lambda p, s, z: nnx.merge(graphdef, p)(s, z, domain='human', stage='gen'))(
       params, jnp.asarray(source), jnp.asarray(pose))
-  nchw, nhwc = ref_nets._nchw, ref_nets._nhwc  # pylint: disable=protected-access
+  nchw, nhwc = ref_nets.nchw, ref_nets.nhwc
   with torch.no_grad():
     z = nets['mapping_net_shared'](torch.from_numpy(pose))
     flow, _ = warp(nchw(source), z)
     fake = nets['editing_net_vox'](nchw(source), flow, z)
-  ref_nets.assert_close(out['descriptor'], z.numpy(), 1e-5)
-  ref_nets.assert_close(out['flow'], nhwc(flow), 1e-4)
-  ref_nets.assert_close(out['fake_image'], nhwc(fake), 1e-3)
+  assert_close(out['descriptor'], z.numpy(), 1e-5)
+  assert_close(out['flow'], nhwc(flow), 1e-4)
+  assert_close(out['fake_image'], nhwc(fake), 1e-3)
 
 
 def test_model_pack_layout_matches_the_lightning_layout(model_parts, tmp_path):

@@ -15,7 +15,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from flax import nnx
 from torch import nn
 
@@ -26,10 +25,10 @@ from animojax.models.animo import editing
 from animojax.models.blocks import pirender as layers
 from animojax.models.animo import motion
 from animojax.models.animo import warping
+from tests import torch_reference_animo as tref
 from tests.conftest import assert_close
 
-# Tiny AniMo for fast CPU tests (still 5 encoder / 3 decoder layers, so flow is at 1/4 size).
-TINY = dict(descriptor_nc=16, warp_ngf=4, warp_img_f=8, edit_ngf=4, edit_img_f=8)
+TINY = tref.TINY
 
 
 @functools.partial(jax.jit, static_argnames=('graphdef', 'domain', 'stage'))
@@ -49,345 +48,56 @@ def tiny_model():
   return animo.AniMo(variant='demo', rngs=nnx.Rngs(0), **TINY)
 
 
-def _nchw(x):
-  return torch.from_numpy(np.ascontiguousarray(np.transpose(np.asarray(x), (0, 3, 1, 2))))
-
-
-def _nhwc(t):
-  return np.transpose(t.detach().numpy(), (0, 2, 3, 1))
-
-
-# ----------------------------------------------------------------------------------------------
-# PyTorch reference (PIRender / AnimeCeleb structure and attribute names).
-
-
-class TLayerNorm2d(nn.Module):
-
-  def __init__(self, c):
-    super().__init__()
-    self.weight = nn.Parameter(torch.ones(c, 1, 1))
-    self.bias = nn.Parameter(torch.zeros(c, 1, 1))
-
-  def forward(self, x):
-    shape = x.shape[1:]
-    return F.layer_norm(x, shape, self.weight.expand(shape), self.bias.expand(shape))
-
-
-class TADAIN(nn.Module):
-
-  def __init__(self, c, d):
-    super().__init__()
-    self.param_free_norm = nn.InstanceNorm2d(c, affine=False)
-    self.mlp_shared = nn.Sequential(nn.Linear(d, 128), nn.ReLU())
-    self.mlp_gamma = nn.Linear(128, c)
-    self.mlp_beta = nn.Linear(128, c)
-
-  def forward(self, x, z):
-    actv = self.mlp_shared(z.view(z.shape[0], -1))
-    gamma = self.mlp_gamma(actv)[:, :, None, None]
-    beta = self.mlp_beta(actv)[:, :, None, None]
-    return self.param_free_norm(x) * (1 + gamma) + beta
-
-
-def _tconvt(i, o):
-  return nn.ConvTranspose2d(i, o, 3, stride=2, padding=1, output_padding=1)
-
-
-class TEncBlock(nn.Module):
-
-  def __init__(self, i, o, d):
-    super().__init__()
-    self.conv_0 = nn.Conv2d(i, o, 4, 2, 1)
-    self.conv_1 = nn.Conv2d(o, o, 3, 1, 1)
-    self.norm_0 = TADAIN(i, d)
-    self.norm_1 = TADAIN(o, d)
-
-  def forward(self, x, z):
-    x = self.conv_0(F.leaky_relu(self.norm_0(x, z), 0.1))
-    return self.conv_1(F.leaky_relu(self.norm_1(x, z), 0.1))
-
-
-class TDecBlock(nn.Module):
-
-  def __init__(self, i, o, h, d):
-    super().__init__()
-    self.conv_0 = nn.Conv2d(i, h, 3, 1, 1)
-    self.conv_1 = _tconvt(h, o)
-    self.conv_s = _tconvt(i, o)
-    self.norm_0 = TADAIN(i, d)
-    self.norm_1 = TADAIN(h, d)
-    self.norm_s = TADAIN(i, d)
-
-  def forward(self, x, z):
-    x_s = self.conv_s(F.leaky_relu(self.norm_s(x, z), 0.1))
-    dx = self.conv_0(F.leaky_relu(self.norm_0(x, z), 0.1))
-    dx = self.conv_1(F.leaky_relu(self.norm_1(dx, z), 0.1))
-    return x_s + dx
-
-
-class TEncoder(nn.Module):
-
-  def __init__(self, image_nc, d, ngf, img_f, n):
-    super().__init__()
-    self.n = n
-    self.input_layer = nn.Conv2d(image_nc, ngf, 7, 1, 3)
-    for i in range(n):
-      block = TEncBlock(min(ngf * 2**i, img_f), min(ngf * 2**(i + 1), img_f), d)
-      setattr(self, f'encoder{i}', block)
-
-  def forward(self, x, z):
-    out = self.input_layer(x)
-    outs = [out]
-    for i in range(self.n):
-      out = getattr(self, f'encoder{i}')(out, z)
-      outs.append(out)
-    return outs
-
-
-class TDecoder(nn.Module):
-
-  def __init__(self, d, ngf, img_f, enc, dec):
-    super().__init__()
-    self.levels = list(range(enc - dec, enc))[::-1]
-    for i in self.levels:
-      cin = min(ngf * 2**(i + 1), img_f) * (1 if i == enc - 1 else 2)
-      cout = min(ngf * 2**i, img_f)
-      setattr(self, f'decoder{i}', TDecBlock(cin, cout, cout, d))
-
-  def forward(self, xs, z):
-    out = xs.pop()
-    for i in self.levels:
-      out = torch.cat([getattr(self, f'decoder{i}')(out, z), xs.pop()], 1)
-    return out
-
-
-class THourglass(nn.Module):
-
-  def __init__(self, d, ngf, img_f, enc, dec):
-    super().__init__()
-    self.encoder = TEncoder(3, d, ngf, img_f, enc)
-    self.decoder = TDecoder(d, ngf, img_f, enc, dec)
-
-  def forward(self, x, z):
-    return self.decoder(self.encoder(x, z), z)
-
-
-def _t_deformation(flow):
-  b, _, h, w = flow.shape
-  flow_norm = 2 * torch.cat([flow[:, :1] / (w - 1), flow[:, 1:] / (h - 1)], 1)
-  xs = 2 * (torch.arange(w, dtype=flow.dtype) / (w - 1)) - 1
-  ys = 2 * (torch.arange(h, dtype=flow.dtype) / (h - 1)) - 1
-  grid = torch.stack([xs.view(1, -1).repeat(h, 1), ys.view(-1, 1).repeat(1, w)], 2)
-  return grid.expand(b, -1, -1, -1) + flow_norm.permute(0, 2, 3, 1)
-
-
-def _t_warp(image, deformation):
-  h, w = image.shape[2:]
-  if deformation.shape[1:3] != (h, w):
-    deformation = F.interpolate(deformation.permute(0, 3, 1, 2), size=(h, w), mode='bilinear',
-                                align_corners=False).permute(0, 2, 3, 1)
-  return F.grid_sample(image, deformation, padding_mode='border', align_corners=False)
-
-
-class TWarpingNet(nn.Module):
-
-  def __init__(self, d, ngf, img_f, enc=5, dec=3):
-    super().__init__()
-    self.hourglass = THourglass(d, ngf, img_f, enc, dec)
-    c = 2 * min(ngf * 2**(enc - dec), img_f)
-    self.flow_out = nn.Sequential(TLayerNorm2d(c), nn.LeakyReLU(0.1), nn.Conv2d(c, 2, 7, 1, 3))
-
-  def forward(self, x, z):
-    flow = self.flow_out(self.hourglass(x, z))
-    return flow, _t_warp(x, _t_deformation(flow))
-
-
-def _t_block(i, o, k, pool=False):
-  mods = [nn.Conv2d(i, o, k, 1, k // 2), TLayerNorm2d(o), nn.LeakyReLU(0.1)]
-  return nn.Sequential(*(mods + [nn.AvgPool2d(2)] if pool else mods))
-
-
-class TSeq(nn.Module):
-  """FirstBlock2d / DownBlock2d / UpBlock2d / Jump: a `model` Sequential."""
-
-  def __init__(self, i, o, k, pool=False, up=False):
-    super().__init__()
-    self.up = up
-    self.model = _t_block(i, o, k, pool)
-
-  def forward(self, x):
-    return self.model(F.interpolate(x, scale_factor=2) if self.up else x)
-
-
-class TFineRes(nn.Module):
-
-  def __init__(self, c, d):
-    super().__init__()
-    self.conv1 = nn.Conv2d(c, c, 3, 1, 1)
-    self.conv2 = nn.Conv2d(c, c, 3, 1, 1)
-    self.norm1 = TADAIN(c, d)
-    self.norm2 = TADAIN(c, d)
-
-  def forward(self, x, z):
-    dx = F.leaky_relu(self.norm1(self.conv1(x), z), 0.1)  # PIRender's dead branch.
-    dx = self.norm2(self.conv2(x), z)
-    return dx + x
-
-
-class TFineResBlocks(nn.Module):
-
-  def __init__(self, n, c, d):
-    super().__init__()
-    self.n = n
-    for i in range(n):
-      setattr(self, f'res{i}', TFineRes(c, d))
-
-  def forward(self, x, z):
-    for i in range(self.n):
-      x = getattr(self, f'res{i}')(x, z)
-    return x
-
-
-class TFinal(nn.Module):
-
-  def __init__(self, i):
-    super().__init__()
-    self.model = nn.Sequential(nn.Conv2d(i, 3, 7, 1, 3), nn.Tanh())
-
-  def forward(self, x):
-    return self.model(x)
-
-
-class TEditingNet(nn.Module):
-  """AniMo's EditingNet: FineEncoder(3 ch) -> warp every map -> FineDecoder."""
-
-  def __init__(self, d, ngf, img_f, n=3, blocks=2):
-    super().__init__()
-    self.n = n
-    ch = lambda i: min(ngf * 2**i, img_f)
-    self.encoder = nn.Module()
-    self.encoder.first = TSeq(3, ngf, 7)
-    for i in range(n):
-      setattr(self.encoder, f'down{i}', TSeq(ch(i), ch(i + 1), 3, pool=True))
-    self.decoder = nn.Module()
-    for i in range(n)[::-1]:
-      setattr(self.decoder, f'up{i}', TSeq(ch(i + 1), ch(i), 3, up=True))
-      setattr(self.decoder, f'res{i}', TFineResBlocks(blocks, ch(i + 1), d))
-      setattr(self.decoder, f'jump{i}', TSeq(ch(i), ch(i), 3))
-    self.decoder.final = TFinal(ngf)
-
-  def forward(self, x, flow, z):
-    feats = [self.encoder.first(x)]
-    for i in range(self.n):
-      feats.append(getattr(self.encoder, f'down{i}')(feats[-1]))
-    deformation = _t_deformation(flow)
-    feats = [_t_warp(f, deformation) for f in feats]
-    out = feats.pop()
-    for i in range(self.n)[::-1]:
-      out = getattr(self.decoder, f'res{i}')(out, z)
-      out = getattr(self.decoder, f'up{i}')(out)
-      out = getattr(self.decoder, f'jump{i}')(feats.pop()) + out
-    return self.decoder.final(out)
-
-
-class TMappingNet(nn.Module):
-
-  def __init__(self, pose_dim, d, n=3):
-    super().__init__()
-    self.n = n
-    self.first = nn.Sequential(nn.Linear(pose_dim, d))
-    for i in range(n):
-      setattr(self, f'encoder{i}', nn.Sequential(nn.LeakyReLU(0.1), nn.Linear(d, d)))
-
-  def forward(self, x):
-    out = self.first(x)
-    for i in range(self.n):
-      out = getattr(self, f'encoder{i}')(out) + out
-    return out
-
-
-def _load_torch_submodule(module, state_dict, kind):
-  """Loads a sub-network's PyTorch state dict into `module` with the library converter (keys
-  relative to the sub-network); every NNX parameter must be set, every torch weight used."""
-  flat, unconverted = animo_torch.convert_submodule(
-      {k: v.detach().numpy() for k, v in state_dict.items()}, kind)
-  assert not unconverted, unconverted
-  _assign_all(module, flat)
-
-
-def _assign_all(module, flat):
-  params = dict(nnx.to_flat_state(nnx.state(module, nnx.Param)))
-  by_name = {'/'.join(map(str, path)): var for path, var in params.items()}
-  assert set(flat) == set(by_name), (sorted(set(flat) ^ set(by_name))[:5])
-  for name, value in flat.items():
-    assert by_name[name].shape == value.shape, (name, by_name[name].shape, value.shape)
-    by_name[name].value = jnp.asarray(value)
-  return len(flat)
-
-
-def _randomize(module, std=0.1, seed=0):
-  """Random weights and biases (the 0.02/zero init would make flows vanish and hide bugs)."""
-  gen = torch.Generator().manual_seed(seed)
-  with torch.no_grad():
-    for name, p in module.named_parameters():
-      if p.ndim == 3:  # LayerNorm2d affine: keep near 1 / 0.
-        p.copy_(1 + 0.1 * torch.randn(p.shape, generator=gen) if name.endswith('weight')
-                else 0.1 * torch.randn(p.shape, generator=gen))
-      else:
-        p.copy_(std * torch.randn(p.shape, generator=gen))
-  return module
-
-
 # ----------------------------------------------------------------------------------------------
 # Per-block parity.
 
 
 def test_conv2d_stride2_padding_matches_torch():
   conv = layers.conv2d(3, 5, 4, stride=2, padding=1, rngs=nnx.Rngs(0))
-  ref = _randomize(nn.Conv2d(3, 5, 4, 2, 1))
+  ref = tref.randomize(nn.Conv2d(3, 5, 4, 2, 1))
   conv.kernel.value = jnp.asarray(ref.weight.detach().numpy().transpose(2, 3, 1, 0))
   conv.bias.value = jnp.asarray(ref.bias.detach().numpy())
   x = np.random.default_rng(0).normal(size=(2, 8, 6, 3)).astype(np.float32)
-  assert_close(conv(jnp.asarray(x)), _nhwc(ref(_nchw(x))), 1e-5)
+  assert_close(conv(jnp.asarray(x)), tref.nhwc(ref(tref.nchw(x))), 1e-5)
 
 
 def test_conv_transpose_matches_torch():
   convt = layers.conv_transpose2d(3, 5, rngs=nnx.Rngs(0))
-  ref = _randomize(_tconvt(3, 5))
+  ref = tref.randomize(tref.tconvt(3, 5))
   assert convt.kernel.shape == (3, 3, 5, 3)
   convt.kernel.value = jnp.asarray(ref.weight.detach().numpy().transpose(2, 3, 1, 0))
   convt.bias.value = jnp.asarray(ref.bias.detach().numpy())
   x = np.random.default_rng(1).normal(size=(2, 4, 7, 3)).astype(np.float32)
   g = np.random.default_rng(2).normal(size=(2, 8, 14, 5)).astype(np.float32)
-  x_t = _nchw(x).requires_grad_()
+  x_t = tref.nchw(x).requires_grad_()
   out_t = ref(x_t)
-  out_t.backward(_nchw(g))
+  out_t.backward(tref.nchw(g))
   state = nnx.state(convt)
   graphdef = nnx.graphdef(convt)
   out, vjp = jax.vjp(lambda s, v: nnx.merge(graphdef, s)(v), state, jnp.asarray(x))
   assert out.shape == (2, 8, 14, 5)
-  assert_close(out, _nhwc(out_t), 1e-5)
+  assert_close(out, tref.nhwc(out_t), 1e-5)
   # Gradients by the adjoint strided conv (ops.conv_transpose), against torch's autograd.
   d_state, dx = vjp(jnp.asarray(g))
-  assert_close(dx, _nhwc(x_t.grad), 1e-5)
+  assert_close(dx, tref.nhwc(x_t.grad), 1e-5)
   assert_close(d_state['kernel'].value, ref.weight.grad.numpy().transpose(2, 3, 1, 0), 1e-5)
   assert_close(d_state['bias'].value, ref.bias.grad.numpy(), 1e-5)
 
 
 def test_instance_norm_matches_torch():
   x = np.random.default_rng(2).normal(2.0, 3.0, size=(2, 5, 6, 4)).astype(np.float32)
-  expected = nn.InstanceNorm2d(4, affine=False)(_nchw(x))
-  assert_close(layers.InstanceNorm()(jnp.asarray(x)), _nhwc(expected), 1e-5)
+  expected = nn.InstanceNorm2d(4, affine=False)(tref.nchw(x))
+  assert_close(layers.InstanceNorm()(jnp.asarray(x)), tref.nhwc(expected), 1e-5)
 
 
 def test_layer_norm2d_matches_torch():
   norm = layers.LayerNorm2d(4)
-  ref = _randomize(TLayerNorm2d(4))
+  ref = tref.randomize(tref.TLayerNorm2d(4))
   norm.scale.value = jnp.asarray(ref.weight.detach().numpy().reshape(-1))
   norm.bias.value = jnp.asarray(ref.bias.detach().numpy().reshape(-1))
   # Per-channel offsets: a per-channel (InstanceNorm-like) normaliser would give another result.
   x = (np.random.default_rng(3).normal(size=(2, 5, 6, 4)) + np.arange(4) * 3).astype(np.float32)
-  assert_close(norm(jnp.asarray(x)), _nhwc(ref(_nchw(x))), 1e-5)
+  assert_close(norm(jnp.asarray(x)), tref.nhwc(ref(tref.nchw(x))), 1e-5)
 
 
 def _norm_and_grad_64(x, g, axes):
@@ -409,13 +119,13 @@ def test_norm_and_gradients_match_torch(loc, spread):
   x = rng.normal(loc, spread, size=(2, 5, 6, 4)).astype(np.float32)
   g = rng.normal(size=x.shape).astype(np.float32)
   for ours, theirs, axes in ((layers.InstanceNorm(), nn.InstanceNorm2d(4, affine=False), (1, 2)),
-                             (layers.LayerNorm2d(4), TLayerNorm2d(4), (1, 2, 3))):
-    x_t = _nchw(x).requires_grad_()
+                             (layers.LayerNorm2d(4), tref.TLayerNorm2d(4), (1, 2, 3))):
+    x_t = tref.nchw(x).requires_grad_()
     out_t = theirs(x_t)
-    (out_t * _nchw(g)).sum().backward()
+    (out_t * tref.nchw(g)).sum().backward()
     out, vjp = jax.vjp(ours, jnp.asarray(x))
     got = (np.asarray(out), np.asarray(vjp(jnp.asarray(g))[0]))
-    torch_values = (_nhwc(out_t), _nhwc(x_t.grad))
+    torch_values = (tref.nhwc(out_t), tref.nhwc(x_t.grad))
     if loc < 100:
       for a, b in zip(got, torch_values):
         assert_close(a, b, 1e-5)
@@ -436,12 +146,12 @@ def test_norm_keeps_bf16_and_tracks_float32():
 
 def test_adain_matches_torch():
   adain = layers.ADAIN(6, 16, rngs=nnx.Rngs(0))
-  ref = _randomize(TADAIN(6, 16))
+  ref = tref.randomize(tref.TADAIN(6, 16))
   rng = np.random.default_rng(4)
   x = rng.normal(size=(2, 5, 4, 6)).astype(np.float32)
   z = rng.normal(size=(2, 16)).astype(np.float32)
-  _load_torch_submodule(adain, ref.state_dict(), 'edit')
-  assert_close(adain(jnp.asarray(x), jnp.asarray(z)), _nhwc(ref(_nchw(x), torch.from_numpy(z))),
+  tref.load_torch_submodule(adain, ref.state_dict(), 'edit')
+  assert_close(adain(jnp.asarray(x), jnp.asarray(z)), tref.nhwc(ref(tref.nchw(x), torch.from_numpy(z))),
                 1e-5)
 
 
@@ -459,23 +169,23 @@ def test_norm_affine_gradients_match_torch(kind):
   z = rng.normal(size=(2, 16)).astype(np.float32)
   g = rng.normal(size=x.shape).astype(np.float32)
   if kind == 'adain':
-    ours, ref = layers.ADAIN(6, 16, rngs=nnx.Rngs(0)), _randomize(TADAIN(6, 16)).double()
-    _load_torch_submodule(ours, ref.state_dict(), 'edit')
-    inputs_t = (_nchw(x).double().requires_grad_(), torch.from_numpy(z).double())
+    ours, ref = layers.ADAIN(6, 16, rngs=nnx.Rngs(0)), tref.randomize(tref.TADAIN(6, 16)).double()
+    tref.load_torch_submodule(ours, ref.state_dict(), 'edit')
+    inputs_t = (tref.nchw(x).double().requires_grad_(), torch.from_numpy(z).double())
   else:
-    ours, ref = layers.LayerNorm2d(6), _randomize(TLayerNorm2d(6)).double()
+    ours, ref = layers.LayerNorm2d(6), tref.randomize(tref.TLayerNorm2d(6)).double()
     ours.scale.value = jnp.asarray(ref.weight.detach().numpy().reshape(-1), jnp.float32)
     ours.bias.value = jnp.asarray(ref.bias.detach().numpy().reshape(-1), jnp.float32)
-    inputs_t = (_nchw(x).double().requires_grad_(),)
+    inputs_t = (tref.nchw(x).double().requires_grad_(),)
   out_t = ref(*inputs_t)
-  (out_t * _nchw(g).double()).sum().backward()
+  (out_t * tref.nchw(g).double()).sum().backward()
 
   graphdef, state = nnx.split(ours)
   args = (jnp.asarray(x),) + ((jnp.asarray(z),) if kind == 'adain' else ())
   out, vjp = jax.vjp(lambda s, v: nnx.merge(graphdef, s)(v, *args[1:]), state, args[0])
   d_state, dx = vjp(jnp.asarray(g))
-  assert_close(out, _nhwc(out_t.detach()), 1e-5)
-  assert_close(dx, _nhwc(inputs_t[0].grad), 1e-5)
+  assert_close(out, tref.nhwc(out_t.detach()), 1e-5)
+  assert_close(dx, tref.nhwc(inputs_t[0].grad), 1e-5)
   grads = _flat_grads(d_state)
   if kind == 'adain':
     for name in ('mlp_shared', 'mlp_gamma', 'mlp_beta'):
@@ -490,13 +200,13 @@ def test_norm_affine_gradients_match_torch(kind):
 
 def test_fine_adain_res_block_reproduces_dead_branch():
   block = editing.FineADAINResBlock(6, 16, rngs=nnx.Rngs(0))
-  ref = _randomize(TFineRes(6, 16))
-  _load_torch_submodule(block, ref.state_dict(), 'edit')
+  ref = tref.randomize(tref.TFineRes(6, 16))
+  tref.load_torch_submodule(block, ref.state_dict(), 'edit')
   rng = np.random.default_rng(5)
   x = rng.normal(size=(2, 5, 4, 6)).astype(np.float32)
   z = rng.normal(size=(2, 16)).astype(np.float32)
   out = block(jnp.asarray(x), jnp.asarray(z))
-  assert_close(out, _nhwc(ref(_nchw(x), torch.from_numpy(z))), 1e-5)
+  assert_close(out, tref.nhwc(ref(tref.nchw(x), torch.from_numpy(z))), 1e-5)
   # conv1/norm1 exist (checkpoints load) but cannot influence the output.
   block.conv1.kernel.value = block.conv1.kernel.value + 1.0
   block.norm1.mlp_gamma.bias.value = block.norm1.mlp_gamma.bias.value + 1.0
@@ -505,8 +215,8 @@ def test_fine_adain_res_block_reproduces_dead_branch():
 
 def test_motion_net_matches_torch():
   net = motion.MotionNet(70, 32, 3, rngs=nnx.Rngs(0))
-  ref = _randomize(TMappingNet(70, 32))
-  _load_torch_submodule(net, ref.state_dict(), 'motion')
+  ref = tref.randomize(tref.TMappingNet(70, 32))
+  tref.load_torch_submodule(net, ref.state_dict(), 'motion')
   pose = np.random.default_rng(6).normal(size=(3, 70)).astype(np.float32)
   assert_close(net(jnp.asarray(pose)), ref(torch.from_numpy(pose)).detach().numpy(), 1e-5)
 
@@ -525,20 +235,6 @@ def test_initialisation_follows_the_papers(tiny_model):
 # Whole-network parity (PyTorch re-implementation with AniMo's checkpoint key names).
 
 
-def _tiny_torch_animo(seed=0):
-  d, config = TINY['descriptor_nc'], TINY
-  nets = {
-      'mapping_net_shared': TMappingNet(70, d),
-      'warpping_net_anime': TWarpingNet(d, config['warp_ngf'], config['warp_img_f']),
-      'warpping_net_vox': TWarpingNet(d, config['warp_ngf'], config['warp_img_f']),
-      'editing_net_anime': TEditingNet(d, config['edit_ngf'], config['edit_img_f']),
-      'editing_net_vox': TEditingNet(d, config['edit_ngf'], config['edit_img_f']),
-  }
-  for i, net in enumerate(nets.values()):
-    _randomize(net, std=0.1, seed=seed + i)
-  return nets
-
-
 def _assert_float32_close(actual, torch_float32, float64, rtol=1e-5):
   """`actual` is within max(rtol, 2 × torch float32's error) of the float64 result (relative to
   the data's scale, as `assert_close`)."""
@@ -549,14 +245,14 @@ def _assert_float32_close(actual, torch_float32, float64, rtol=1e-5):
 
 
 def test_animo_matches_torch_reference_end_to_end(tiny_model):
-  nets = _tiny_torch_animo()
+  nets = tref.tiny_torch_animo()
   # The checkpoint in the official model-pack key layout, converted by the library converter.
   state = {f'{name}.{k}': v.detach().numpy() for name, net in nets.items()
            for k, v in net.state_dict().items()}
   conversion = animo_torch.convert_state_dict(state)
   assert not conversion.unconverted and conversion.layout == 'animo'
   model = nnx.clone(tiny_model)
-  assert _assign_all(model, conversion.params) == len(state)
+  assert tref.assign_all(model, conversion.params) == len(state)
 
   rng = np.random.default_rng(7)
   source = rng.uniform(-1, 1, size=(2, 64, 64, 3)).astype(np.float32)
@@ -566,31 +262,31 @@ def test_animo_matches_torch_reference_end_to_end(tiny_model):
     jax_flow = torch.from_numpy(np.array(np.transpose(out['flow'], (0, 3, 1, 2))))
     with torch.no_grad():
       z = nets['mapping_net_shared'](torch.from_numpy(pose))
-      flow, warped = nets[f'warpping_net_{suffix}'](_nchw(source), z)
-      fake = nets[f'editing_net_{suffix}'](_nchw(source), flow, z)
+      flow, warped = nets[f'warpping_net_{suffix}'](tref.nchw(source), z)
+      fake = nets[f'editing_net_{suffix}'](tref.nchw(source), flow, z)
       # Descriptor and flow against the float64 network, allowing JAX twice the error of torch's
       # own float32 network: how far float32 lands from float64 depends on the CPU's kernels
       # (flow, scale 7.4: torch 1.3e-4 / JAX 1.3e-5 on an Intel Xeon, 9.0e-5 / 9.8e-5 on an
       # AMD EPYC), so no fixed tolerance both holds everywhere and catches real differences.
       z64 = copy.deepcopy(nets['mapping_net_shared']).double()(torch.from_numpy(pose).double())
       flow64, _ = copy.deepcopy(nets[f'warpping_net_{suffix}']).double()(
-          _nchw(source).double(), z64)
+          tref.nchw(source).double(), z64)
       # Each stage again from JAX's flow: a random-noise source turns a 1e-5 pixel flow difference
       # into ~1e-4 image differences, which would hide real errors behind a loose tolerance.
-      warped_from_jax_flow = _t_warp(_nchw(source), _t_deformation(jax_flow))
-      fake_from_jax_flow = nets[f'editing_net_{suffix}'](_nchw(source), jax_flow, z)
+      warped_from_jax_flow = tref.t_warp(tref.nchw(source), tref.t_deformation(jax_flow))
+      fake_from_jax_flow = nets[f'editing_net_{suffix}'](tref.nchw(source), jax_flow, z)
     # The flow must be non-trivial (several pixels) for the warp comparison to mean something.
     assert float(flow64.abs().mean()) > 0.5
     _assert_float32_close(out['descriptor'], z.numpy(), z64.numpy())
-    _assert_float32_close(out['flow'], _nhwc(flow), _nhwc(flow64))
-    _assert_float32_close(out['deformation'], _t_deformation(flow).numpy(),
-                          _t_deformation(flow64).numpy())
+    _assert_float32_close(out['flow'], tref.nhwc(flow), tref.nhwc(flow64))
+    _assert_float32_close(out['deformation'], tref.t_deformation(flow).numpy(),
+                          tref.t_deformation(flow64).numpy())
     # fp32 rounding of the deformation (~1 ulp) times the noise image's gradient (~2 per pixel)
     # times 32 pixels per unit: both torch fp32 and JAX sit ~1e-5 away from a float64 warp.
-    assert_close(out['warp_image'], _nhwc(warped_from_jax_flow), 5e-5)
-    assert_close(out['fake_image'], _nhwc(fake_from_jax_flow), 1e-4)
-    assert_close(out['warp_image'], _nhwc(warped), 1e-3)
-    assert_close(out['fake_image'], _nhwc(fake), 1e-3)
+    assert_close(out['warp_image'], tref.nhwc(warped_from_jax_flow), 5e-5)
+    assert_close(out['fake_image'], tref.nhwc(fake_from_jax_flow), 1e-4)
+    assert_close(out['warp_image'], tref.nhwc(warped), 1e-3)
+    assert_close(out['fake_image'], tref.nhwc(fake), 1e-3)
     assert float(np.abs(out['fake_image']).max()) <= 1.0  # tanh output
 
 
@@ -600,9 +296,9 @@ def test_paper_variant_parameter_count_matches_torch_and_256_shapes():
   counts = {name: sum(int(np.prod(x.shape)) for x in jax.tree.leaves(state[name]))
             for name in ('motion', 'warp_anime', 'warp_human', 'edit_anime', 'edit_human')}
   torch_counts = {
-      'motion': TMappingNet(70, 256),
-      'warp_anime': TWarpingNet(256, 32, 256),
-      'edit_anime': TEditingNet(256, 64, 256),
+      'motion': tref.TMappingNet(70, 256),
+      'warp_anime': tref.TWarpingNet(256, 32, 256),
+      'edit_anime': tref.TEditingNet(256, 64, 256),
   }
   for name, net in torch_counts.items():
     assert counts[name] == sum(p.numel() for p in net.parameters()), name

@@ -15,7 +15,7 @@ from animojax.posemap import camera
 from animojax.posemap import sheet
 from animojax.synthetic import face_model
 from tests.conftest import shared_file
-from tests.posemap_models_test import write_fake_bfm
+from tests.helpers import write_fake_bfm
 
 THREE_VIEWS = ((0.0, 0.0, 0.0), (0.0, 30.0, 0.0), (0.0, -30.0, 0.0))
 

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-from scipy import io as sio
 
 from animojax import posemap
 from animojax.posemap import camera
@@ -10,40 +9,8 @@ from animojax.posemap import cereal
 from animojax.posemap import semantic_edits
 from animojax.synthetic import face_model
 from tests.conftest import shared_file
-
-NUM_FAKE_VERTICES = 150
-
-
-def write_fake_bfm(path, drop=None, keypoints_field=None):
-  """A BFM_model_front.mat with Deep3DFaceRecon's fields whose keypoints are the embedded model.
-
-  Units follow the real file (decimetres = the embedded model's 7 cm units x 0.7); the other
-  vertices are random. `drop` leaves a field out; `keypoints_field` overrides the (1-based) stored
-  keypoints. Returns the 0-based keypoint vertex ids and the vertices.
-  """
-  fm = face_model.load_face_model()
-  rng = np.random.default_rng(0)
-  n = NUM_FAKE_VERTICES
-  ids = rng.permutation(n)[:68]
-  vertices = rng.normal(size=(n, 3)) * 0.5
-  id_base = rng.normal(size=(n, 3, 80)) * 0.01
-  ex_base = rng.normal(size=(n, 3, 64)) * 0.01
-  vertices[ids], id_base[ids], ex_base[ids] = fm.mean * 0.7, fm.id_basis * 0.7, fm.exp_basis * 0.7
-  fields = {
-      'meanshape': vertices.reshape(1, -1).astype(np.float32),
-      'meantex': np.full((1, 3 * n), 128.0, np.float32),
-      'idBase': id_base.reshape(3 * n, 80).astype(np.float32),
-      'exBase': ex_base.reshape(3 * n, 64).astype(np.float32),
-      'texBase': np.zeros((3 * n, 80), np.float32),
-      'tri': (rng.integers(0, n, (40, 3)) + 1).astype(np.int32),
-      'point_buf': np.ones((n, 8), np.int32),
-      'keypoints': (ids + 1 if keypoints_field is None else keypoints_field).reshape(1, -1),
-  }
-  if drop:
-    del fields[drop]
-  sio.savemat(path, fields)
-  return ids, vertices
-
+from tests.helpers import NUM_FAKE_VERTICES
+from tests.helpers import write_fake_bfm
 
 def test_bfm_front_schema(tmp_path):
   path = str(tmp_path / 'BFM_model_front.mat')

@@ -69,12 +69,30 @@ def test_demo_run_leaves_all_artefacts(synthetic_data_dir, tmp_path):
   np.testing.assert_allclose(ours['fake_image'], ref['fake_image'], atol=1e-5)
 
 
-def test_sigterm_then_resume_matches_uninterrupted_run(synthetic_data_dir, tmp_path,
-                                                       monkeypatch):
-  config = tiny_config(synthetic_data_dir, sample_every=0)
+def _plain_config(data_dir, **overrides):
+  """`tiny_config` without samples, evaluation or export: the train state alone."""
+  config = tiny_config(data_dir, sample_every=0, export_at_end=False, **overrides)
   config.eval.num_pairs = 0
-  config.export_at_end = False
-  straight = trainer.train_and_evaluate(config, str(tmp_path / 'straight'))
+  return config
+
+
+@pytest.fixture(scope='module')
+def straight_run(synthetic_data_dir, tmp_path_factory):
+  """(workdir, final state) of an uninterrupted 6-step run (checkpoints at 2, 4, 6)."""
+  workdir = str(tmp_path_factory.mktemp('straight'))
+  return workdir, trainer.train_and_evaluate(_plain_config(synthetic_data_dir), workdir)
+
+
+def _assert_same_params(a, b):
+  a, b = _params(a), _params(b)
+  for k in a:
+    np.testing.assert_allclose(a[k], b[k], rtol=1e-6, atol=1e-7, err_msg=k)
+
+
+def test_sigterm_then_resume_matches_uninterrupted_run(synthetic_data_dir, tmp_path,
+                                                       monkeypatch, straight_run):
+  config = _plain_config(synthetic_data_dir)
+  straight_dir, straight = straight_run
 
   # Deliver a real SIGTERM while the 3rd batch is being assembled: the trainer must finish that
   # step, checkpoint it with the data iterator, and return early.
@@ -95,7 +113,7 @@ def test_sigterm_then_resume_matches_uninterrupted_run(synthetic_data_dir, tmp_p
   resumed = trainer.train_and_evaluate(config, workdir)
   assert int(resumed['step']) == 6
   losses = [r['loss'] for r in _metrics(workdir)]
-  straight_loss = _metrics(str(tmp_path / 'straight'))[-1]['loss']
+  straight_loss = _metrics(straight_dir)[-1]['loss']
   if jax.default_backend() != 'cpu':
     # GPUs are not bit-reproducible (the warp's backward sums each bin in atomic order): two
     # uninterrupted H200 runs differed in 256 of 288 arrays (biases whose gradients are rounding
@@ -103,36 +121,57 @@ def test_sigterm_then_resume_matches_uninterrupted_run(synthetic_data_dir, tmp_p
     assert np.isfinite(losses[-1])
     pytest.skip('stop and resume ran; the bit-for-bit comparison needs the CPU (GPU runs are '
                 'not bit-reproducible)')
-  a, b = _params(straight), _params(resumed)
-  for k in a:
-    np.testing.assert_allclose(a[k], b[k], rtol=1e-6, atol=1e-7, err_msg=k)
+  _assert_same_params(straight, resumed)
   np.testing.assert_allclose(losses[-1], straight_loss, rtol=1e-6)
 
 
+def test_config_resume_continues_another_run_and_the_workdir_checkpoint_wins(
+    synthetic_data_dir, tmp_path, straight_run):
+  straight_dir, straight = straight_run
+  if jax.default_backend() != 'cpu':
+    pytest.skip('the exact comparison needs the CPU (GPU runs are not bit-reproducible)')
+  # config.resume: step 4 of the straight run (train state and data position), 2 more steps
+  # here, saved here: the same end as the straight run, the other workdir untouched.
+  workdir = str(tmp_path / 'fork')
+  config = _plain_config(synthetic_data_dir,
+                         resume=os.path.join(straight_dir, 'checkpoints', '4'))
+  forked = trainer.train_and_evaluate(config, workdir)
+  assert [r['step'] for r in _metrics(workdir)] == [6]
+  assert sorted(os.listdir(os.path.join(workdir, 'checkpoints'))) == ['6']
+  assert sorted(os.listdir(os.path.join(straight_dir, 'checkpoints'))) == ['2', '4', '6']
+  _assert_same_params(straight, forked)
+
+  # A checkpoint in the workdir wins over config.resume and config.model_init: neither path is
+  # read (they do not exist), and the run resumes at its own step 6.
+  config = _plain_config(synthetic_data_dir, resume=str(tmp_path / 'no_such_run'),
+                         model_init=str(tmp_path / 'no_such.npz'))
+  again = trainer.train_and_evaluate(config, workdir)
+  assert int(again['step']) == 6
+  assert not os.path.exists(os.path.join(workdir, 'model_init.json'))
+  _assert_same_params(forked, again)
+
+  # config.resume pointing at nothing is an error that names it.
+  with pytest.raises(ValueError, match='no_such_run.*holds no checkpoint'):
+    trainer.train_and_evaluate(config, str(tmp_path / 'fresh'))
+
+
 @pytest.mark.devices(8)
-def test_eight_devices_give_the_same_loss_as_one(synthetic_data_dir, tmp_path):
+def test_eight_devices_with_fsdp_rules_give_the_same_loss_as_one(synthetic_data_dir, tmp_path):
   # Losses, not raw parameters, are compared: biases in front of an instance norm get gradients
   # that are pure rounding noise, which Adam turns into full-size (and so device-count
-  # dependent) steps; they cannot change any output.
-  losses = {}
-  for n in (1, 8):
+  # dependent) steps; they cannot change any output. (8 devices with replicated rules: the
+  # one-process reference of tests/multihost_test.py.)
+  losses, states = {}, {}
+  for n, rules in ((1, [('.*', 'replicate')]), (8, [('.*kernel', 'fsdp'), ('.*', 'replicate')])):
     config = tiny_config(synthetic_data_dir, total_steps=3, warp_steps=3, log_every=1,
-                         sample_every=0, mesh=[('data', n)], export_at_end=False)
+                         sample_every=0, mesh=[('data', n)], export_at_end=False,
+                         sharding_rules=rules)
     config.eval.num_pairs = 0
-    trainer.train_and_evaluate(config, str(tmp_path / f'dev{n}'))
+    states[n] = trainer.train_and_evaluate(config, str(tmp_path / f'dev{n}'))
     losses[n] = [r['loss'] for r in _metrics(str(tmp_path / f'dev{n}'))]
   assert len(losses[1]) == 3
   np.testing.assert_allclose(losses[1], losses[8], rtol=1e-5)
-
-
-@pytest.mark.devices(8)
-def test_fsdp_rules_train(synthetic_data_dir, tmp_path):
-  config = tiny_config(synthetic_data_dir, total_steps=1, warp_steps=1, log_every=1,
-                       sample_every=0, export_at_end=False,
-                       sharding_rules=[('.*kernel', 'fsdp'), ('.*', 'replicate')])
-  config.eval.num_pairs = 0
-  state = trainer.train_and_evaluate(config, str(tmp_path / 'fsdp'))
-  kernels = [x for k, x in tree_util.flatten_with_names(state['params']).items()
+  kernels = [x for k, x in tree_util.flatten_with_names(states[8]['params']).items()
              if k.endswith('kernel') and x.shape[-1] % 8 == 0]
   assert kernels and all(len(x.sharding.device_set) == 8 and not x.sharding.is_fully_replicated
                          for x in kernels)

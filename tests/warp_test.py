@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from animojax.ops import batch_local
 from animojax.ops import kernels
 from animojax.ops import warp
+from tests import torch_reference_animo as tref
 from tests.conftest import assert_close
 from tests.conftest import collective_bytes
 
@@ -18,24 +19,6 @@ RTOL = 1e-5
 
 def close(actual, expected, rtol=RTOL):
   assert_close(actual, expected, rtol)
-
-
-def _nchw(x):
-  return torch.from_numpy(np.ascontiguousarray(np.transpose(x, (0, 3, 1, 2))))
-
-
-def _nhwc(t):
-  return np.transpose(t.detach().numpy(), (0, 2, 3, 1))
-
-
-def torch_grid_sample(image, grid, cotangent, align_corners, padding_mode):
-  """Torch output and d/d(image, grid) of sum(grid_sample(image, grid) * cotangent)."""
-  image_t = _nchw(image).requires_grad_()
-  grid_t = torch.from_numpy(grid).requires_grad_()
-  out = F.grid_sample(image_t, grid_t, mode='bilinear', padding_mode=padding_mode,
-                      align_corners=align_corners)
-  (out * _nchw(cotangent)).sum().backward()
-  return _nhwc(out), _nhwc(image_t.grad), grid_t.grad.numpy()
 
 
 def _jax_grid_sample(image, grid, cotangent, align_corners, padding_mode, implementation=None):
@@ -59,7 +42,7 @@ def test_grid_sample_matches_torch_outputs_and_grads(align_corners, padding_mode
   image = rng.normal(size=(2, 5, 7, 3)).astype(np.float32)
   grid = rng.uniform(-1.3, 1.3, size=(2, 4, 9, 2)).astype(np.float32)
   cotangent = rng.normal(size=(2, 4, 9, 3)).astype(np.float32)
-  expected = torch_grid_sample(image, grid, cotangent, align_corners, padding_mode)
+  expected = tref.grid_sample(image, grid, cotangent, align_corners, padding_mode)
   actual = _jax_grid_sample(image, grid, cotangent, align_corners, padding_mode, implementation)
   for name, a, e in zip(('output', 'd_image', 'd_grid'), actual, expected):
     try:
@@ -80,7 +63,7 @@ def test_grid_sample_matches_torch_on_pixel_centres_and_edges(align_corners, pad
   ys = np.linspace(-1, 1, 7, dtype=np.float32)
   grid = np.stack(np.meshgrid(xs, ys), axis=-1)[None].astype(np.float32)
   cotangent = rng.normal(size=(1, 7, 11, 2)).astype(np.float32)
-  expected = torch_grid_sample(image, grid, cotangent, align_corners, padding_mode)
+  expected = tref.grid_sample(image, grid, cotangent, align_corners, padding_mode)
   actual = _jax_grid_sample(image, grid, cotangent, align_corners, padding_mode, implementation)
   for a, e in zip(actual, expected):
     close(a, e)
@@ -209,10 +192,10 @@ def test_unevenly_sharded_batch_falls_back_to_a_correct_gathered_warp():
 def test_resize_deformation_matches_torch_interpolate(in_size, out_size):
   rng = np.random.default_rng(4)
   deformation = rng.normal(size=(2, *in_size, 2)).astype(np.float32)
-  expected = F.interpolate(_nchw(deformation), size=out_size, mode='bilinear',
+  expected = F.interpolate(tref.nchw(deformation), size=out_size, mode='bilinear',
                            align_corners=False)
   actual = warp.resize_deformation(jnp.asarray(deformation), out_size)
-  close(actual, _nhwc(expected))
+  close(actual, tref.nhwc(expected))
 
 
 def test_resize_deformation_same_size_is_identity():
@@ -252,9 +235,9 @@ def test_identity_grid_is_exact_identity_only_with_align_corners_true():
   for padding_mode in ('zeros', 'border'):
     warped = warp.warp_image(jnp.asarray(image), warp.flow_to_deformation(jnp.zeros((1, 6, 8, 2))),
                              padding_mode=padding_mode)
-    expected = F.grid_sample(_nchw(image), torch.from_numpy(np.array(grid)),
+    expected = F.grid_sample(tref.nchw(image), torch.from_numpy(np.array(grid)),
                              padding_mode=padding_mode, align_corners=False)
-    close(warped, _nhwc(expected))
+    close(warped, tref.nhwc(expected))
     assert np.abs(np.asarray(warped) - image).max() > 1e-2
 
 
@@ -265,11 +248,11 @@ def test_warp_image_resizes_deformation_like_pirender():
   flow = rng.normal(scale=2.0, size=(2, 4, 3, 2)).astype(np.float32)
   deformation = warp.flow_to_deformation(jnp.asarray(flow))
   actual = warp.warp_image(jnp.asarray(image), deformation, padding_mode='border')
-  resized = F.interpolate(_nchw(np.asarray(deformation)), size=(16, 12), mode='bilinear',
+  resized = F.interpolate(tref.nchw(np.asarray(deformation)), size=(16, 12), mode='bilinear',
                           align_corners=False)
-  expected = F.grid_sample(_nchw(image), resized.permute(0, 2, 3, 1), padding_mode='border',
+  expected = F.grid_sample(tref.nchw(image), resized.permute(0, 2, 3, 1), padding_mode='border',
                            align_corners=False)
-  close(actual, _nhwc(expected))
+  close(actual, tref.nhwc(expected))
 
 
 @pytest.mark.parametrize('image_shape,grid_shape,kwargs,match', [

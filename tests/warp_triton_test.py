@@ -17,7 +17,8 @@ from animojax.ops import warp
 from animojax.ops import warp_coords
 from animojax.ops import warp_triton
 from animojax.ops import warp_xla
-from tests import warp_test
+from tests import torch_reference_animo as tref
+from tests.conftest import assert_close
 
 ON_CUDA = jax.default_backend() == 'gpu'
 gpu_only = pytest.mark.skipif(not ON_CUDA, reason='compiles Triton kernels: needs a CUDA GPU')
@@ -40,12 +41,12 @@ def test_interpreted_kernels_match_torch(align_corners, padding_mode):
   image = rng.normal(size=(2, 5, 7, 5)).astype(np.float32)
   grid = rng.uniform(-1.3, 1.3, size=(2, 4, 9, 2)).astype(np.float32)
   cotangent = rng.normal(size=(2, 4, 9, 5)).astype(np.float32)
-  expected = warp_test.torch_grid_sample(image, grid, cotangent, align_corners, padding_mode)
+  expected = tref.grid_sample(image, grid, cotangent, align_corners, padding_mode)
   actual = _value_and_grads('triton_interpret', jnp.asarray(image), jnp.asarray(grid), cotangent,
                             align_corners=align_corners, padding_mode=padding_mode)
   for name, a, e in zip(('output', 'd_image', 'd_grid'), actual, expected):
     try:
-      warp_test.close(a, e)
+      assert_close(a, e, 1e-5)
     except AssertionError as err:
       raise AssertionError(f'{name}: {err}') from None
 
@@ -110,7 +111,7 @@ def test_gpu_kernels_match_xla_path(align_corners, padding_mode, channels):
   expected = _value_and_grads('xla', image, grid, cotangent, **kwargs)
   for name, a, e in zip(('output', 'd_image', 'd_grid'), actual, expected):
     try:
-      warp_test.close(a, e)
+      assert_close(a, e, 1e-5)
     except AssertionError as err:
       raise AssertionError(f'{name}: {err}') from None
 
@@ -125,7 +126,7 @@ def test_gpu_kernels_bf16_accumulate_in_fp32():
                               padding_mode='border')
   # One bf16 rounding of the output and of the image gradient; the grid gradient stays float32.
   for a, e, tol in zip(actual, expected, (1e-2, 1e-2, 1e-5)):
-    warp_test.close(a, e, rtol=tol)
+    assert_close(a, e, tol)
 
 
 @gpu_only

@@ -73,6 +73,10 @@ def get_config(arg=None):
   # puts PIRender's single-domain nets into one domain). Partial; report in model_init.json.
   # A checkpoint in the workdir takes precedence (resume). '' = random init.
   c.model_init = ''
+  # Continue another run: its workdir (or checkpoints/<step>) gives the whole train state and data
+  # position; this workdir gets the new checkpoints. Precedence: this workdir's own checkpoint >
+  # resume > model_init > scratch.
+  c.resume = ''
 
   c.loss = ml_collections.ConfigDict()
   c.loss.network = 'vgg19'  # 'vgg19' (converted torchvision weights), 'vgg19_random',

@@ -69,29 +69,27 @@ def train_and_evaluate(config, workdir):
                                 out_shardings=repl)()
 
   # -----------------------------------------------------------------------------------------
-  # Resume: the latest checkpoint in the workdir wins; then config.model_init; then scratch.
+  # Resume (this workdir's latest checkpoint) > config.resume > config.model_init > scratch.
   ckpt = checkpoint.Checkpointer(workdir, keep=config.keep_checkpoints,
                                  every=config.checkpoint_every)
-  latest = ckpt.latest_step()
-  if latest is not None:
-    logging.info('Resuming from step %d%s.', latest,
-                 ' (config.model_init is not used)' if config.get('model_init') else '')
-    state = ckpt.restore(latest, common_program.sharded_abstract(abstract_state, state_shardings),
-                         train_iter)
-  else:
-    state = jax.jit(program.init, out_shardings=state_shardings)(init_rng)
-    # Warm start (config.model_init): the file's weights into params and EMA, a fresh
-    # optimiser, step 0. Every process reads the file and places its own shards.
-    if config.get('model_init'):
-      loaded, report = model_init.load(config.model_init,
-                                       animo_state.model_params(state['params']),
-                                       torch_converter=animo_torch.convert)
-      report.log()
-      if is_main:
-        report.write(workdir)
-      for key in ('params', 'ema'):
-        merged = model_init.assign(animo_state.model_params(state[key]), loaded, report.loaded)
-        state[key] = {group: {k: merged[k] for k in state[key][group]} for group in state[key]}
+
+  def warm_start(state):
+    # The file's weights into params and EMA, a fresh optimiser, step 0. Every process reads
+    # the file and places its own shards.
+    loaded, report = model_init.load(config.model_init, animo_state.model_params(state['params']),
+                                     torch_converter=animo_torch.convert)
+    report.log()
+    if is_main:
+      report.write(workdir)
+    for key in ('params', 'ema'):
+      merged = model_init.assign(animo_state.model_params(state[key]), loaded, report.loaded)
+      state[key] = {group: {k: merged[k] for k in state[key][group]} for group in state[key]}
+    return state
+
+  state = checkpoint.restore_or_init(
+      ckpt, config, common_program.sharded_abstract(abstract_state, state_shardings), train_iter,
+      init=lambda: jax.jit(program.init, out_shardings=state_shardings)(init_rng),
+      warm_start=warm_start)
   step = int(jax.device_get(state['step']))
 
   sample_batch = None
