@@ -525,6 +525,15 @@ def test_processes_follow_process_0_on_a_changed_config(tmp_path):
   assert all('resuming' not in out for out, _ in outs)
 
 
+@pytest.mark.parametrize('layout', ['missing', 'empty checkpoints'])
+def test_config_resume_without_checkpoint(layout, tmp_path):
+  from animojax.trainers.common import checkpoint  # pylint: disable=g-import-not-at-top
+  if layout == 'empty checkpoints':
+    os.makedirs(tmp_path / 'run' / 'checkpoints' / '200.orbax-checkpoint-tmp-1')  # Unfinished.
+  text = one_line(user_error(checkpoint.locate, str(tmp_path / 'run')))
+  assert f"config.resume={str(tmp_path / 'run')!r} holds no checkpoint" in text, text
+
+
 def test_launch_allow_config_change_flag(monkeypatch):
   _, fv = _parse(LAUNCH_FLAGS, ['launch', '--config=animo:demo', '--workdir=/tmp/x',
                                 '--allow_config_change'], monkeypatch)
