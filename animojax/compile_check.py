@@ -40,6 +40,7 @@ from absl import app
 from absl import flags
 
 from animojax import launch
+from animojax.utils import cli
 
 # Per-device memory of common targets, GiB (HBM per chip).
 DEVICE_MEMORY_GIB = {
@@ -154,8 +155,10 @@ def main(argv):
     budget = parse_memory(memory) * FLAGS.headroom
     devices = tpu_devices(FLAGS.topology) if FLAGS.topology else None
     report = check(FLAGS.config, tuple(FLAGS.stages), devices)
-  except ValueError as e:
-    print(f'compile_check: {e}', file=sys.stderr)
+  except Exception as e:  # pylint: disable=broad-except
+    if not cli.is_user_error(e):
+      raise
+    print(cli.message('compile_check', e), file=sys.stderr)
     sys.exit(2)  # Not 1, which means "does not fit".
   target = (f'TPU {FLAGS.topology} ({len(devices)} chips, TPU compiler)' if devices else
             f'{FLAGS.devices} fake CPU devices (CPU compiler: an estimate)')
@@ -167,14 +170,23 @@ def main(argv):
     sys.exit(1)
 
 
+def _parse_flags(argv, fv=flags.FLAGS):
+  """`cli.parse_flags` (one line per bad flag or unknown --config key), with exit status 2."""
+  try:
+    return cli.parse_flags(argv, fv)
+  except SystemExit as e:
+    print(f'compile_check: {e.code}', file=sys.stderr)
+    sys.exit(2)
+
+
 def _fake_devices(argv):
   """Sets up N CPU devices before JAX starts (it reads these once, at backend start-up)."""
   count = 8
   for i, a in enumerate(argv):
-    if a.startswith('--devices='):
-      count = int(a.split('=', 1)[1])
-    elif a == '--devices' and i + 1 < len(argv):
-      count = int(argv[i + 1])
+    value = (a.split('=', 1)[1] if a.startswith('--devices=') else
+             argv[i + 1] if a == '--devices' and i + 1 < len(argv) else None)
+    if value is not None and value.isdigit():  # Else the flag parser reports the bad value.
+      count = int(value)
   os.environ['JAX_PLATFORMS'] = 'cpu'
   # libtpu's one-process lock guards TPU chips; an ahead-of-time compile touches none, so it may
   # run beside another libtpu process (e.g. a training job or a test runner).
@@ -183,21 +195,25 @@ def _fake_devices(argv):
                              f' --xla_force_host_platform_device_count={count}').strip()
 
 
-def _define_flags():
+def _define_flags(fv=flags.FLAGS):
   from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
   config_flags.DEFINE_config_file('config', None, 'Config name or file, e.g. animo:synthetic.',
-                                  lock_config=True)
-  flags.DEFINE_integer('devices', 8, 'Devices of the target topology (faked on the CPU).')
+                                  lock_config=True, flag_values=fv)
+  flags.DEFINE_integer('devices', 8, 'Devices of the target topology (faked on the CPU).',
+                       flag_values=fv)
   flags.DEFINE_string('device_memory', '',
                       f'Per-device memory: a size (16GiB, 80GB) or one of '
                       f'{sorted(DEVICE_MEMORY_GIB)}; default: the --topology generation, else '
-                      'h100.')
+                      'h100.', flag_values=fv)
   flags.DEFINE_string('topology', '',
                       'A TPU topology (v5e:4x4, v4:2x2x2, v5p:2x2x4): compile with the real TPU '
-                      'compiler for its chips, on this CPU-only host (needs libtpu).')
-  flags.DEFINE_float('headroom', 0.9, 'Usable fraction of device memory (runtime, fragmentation).')
-  flags.DEFINE_list('stages', [], 'Train-step stages to compile (default: all of the family).')
-  flags.mark_flags_as_required(['config'])
+                      'compiler for its chips, on this CPU-only host (needs libtpu).',
+                      flag_values=fv)
+  flags.DEFINE_float('headroom', 0.9, 'Usable fraction of device memory (runtime, fragmentation).',
+                     flag_values=fv)
+  flags.DEFINE_list('stages', [], 'Train-step stages to compile (default: all of the family).',
+                    flag_values=fv)
+  flags.mark_flags_as_required(['config'], flag_values=fv)
 
 
 FLAGS = flags.FLAGS
@@ -205,4 +221,4 @@ FLAGS = flags.FLAGS
 if __name__ == '__main__':
   _fake_devices(sys.argv)
   _define_flags()
-  app.run(main, argv=launch.rewrite_argv(sys.argv))
+  app.run(main, argv=launch.rewrite_argv(sys.argv), flags_parser=_parse_flags)

@@ -17,6 +17,7 @@ from absl import logging
 from animojax import export
 from animojax import trainers
 from animojax.metrics import suite as metric_suite
+from animojax.utils import cli
 
 
 def run(workdir, *, weights='ema', num_pairs=None, batch_size=None, metrics=None,
@@ -32,6 +33,10 @@ def run(workdir, *, weights='ema', num_pairs=None, batch_size=None, metrics=None
     data_dir: override `config.data.data_dir` (e.g. evaluating on another machine).
     suite: an already loaded `MetricSuite` (overrides `metrics` and the weight paths).
   """
+  for flag, value in (('num_pairs', num_pairs), ('batch_size', batch_size)):
+    if value is not None and value < 1:
+      raise ValueError(f'--{flag}={value}: give a positive number (or leave it out for the '
+                       f'config\'s eval.{flag}).')
   config, step, params = export.restore_latest(workdir, weights)
   if num_pairs is not None:
     config.eval.num_pairs = num_pairs
@@ -51,9 +56,11 @@ def run(workdir, *, weights='ema', num_pairs=None, batch_size=None, metrics=None
 def main(argv):
   del argv
   metrics = tuple(m for m in FLAGS.metrics.split(',') if m) if FLAGS.metrics else None
-  _, suite = run(FLAGS.workdir, weights=FLAGS.weights, num_pairs=FLAGS.num_pairs,
-                 batch_size=FLAGS.batch_size, metrics=metrics, fid_weights=FLAGS.fid_weights,
-                 lpips_weights=FLAGS.lpips_weights, data_dir=FLAGS.data_dir)
+  with cli.user_errors('evaluate'):
+    _, suite = run(FLAGS.workdir, weights=FLAGS.weights, num_pairs=FLAGS.num_pairs,
+                   batch_size=FLAGS.batch_size, metrics=metrics,
+                   fid_weights=FLAGS.fid_weights, lpips_weights=FLAGS.lpips_weights,
+                   data_dir=FLAGS.data_dir)
   print(f'Wrote {FLAGS.workdir}/eval.json and eval.md ({", ".join(suite.names)}).')
   for name, reason in suite.skipped.items():
     print(f'Skipped {metric_suite.DISPLAY[name]}: {reason}')
@@ -71,4 +78,4 @@ if __name__ == '__main__':
   flags.DEFINE_string('lpips_weights', None, 'LPIPS .npz (default in ~/.cache/animojax).')
   flags.DEFINE_string('data_dir', None, 'Override config.data.data_dir.')
   flags.mark_flags_as_required(['workdir'])
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -19,6 +19,7 @@ import ml_collections
 from animojax import trainers
 from animojax.trainers.animo import state as animo_state
 from animojax.trainers.common import checkpoint
+from animojax.utils import cli
 from animojax.utils import tree as tree_util
 
 
@@ -26,8 +27,15 @@ def read_config(workdir):
   path = os.path.join(workdir, 'config.json')
   if not os.path.exists(path):
     raise FileNotFoundError(f'{path} not found: is {workdir!r} a training workdir?')
-  with open(path) as f:
-    return ml_collections.ConfigDict(json.load(f))
+  try:
+    with open(path) as f:
+      config = ml_collections.ConfigDict(json.load(f))
+  except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    raise ValueError(f'{path} is not the JSON a training run writes ({e}); restore it from the '
+                     'run\'s launch command or rerun training into a new --workdir.') from e
+  if 'trainer' not in config:
+    raise ValueError(f'{path} has no "trainer" entry: is {workdir!r} a training workdir?')
+  return config
 
 
 def restore_latest(workdir, weights='ema'):
@@ -45,6 +53,7 @@ def restore_latest(workdir, weights='ema'):
 
 def export(workdir, out, weights='ema'):
   """Writes the latest checkpoint's parameters to `out`; returns the step exported."""
+  cli.check_out_path(out)
   config, step, params = restore_latest(workdir, weights)
   family = trainers.get(config.trainer)
   tree_util.save_npz(out, jax.device_get(family.model_params(params)))
@@ -62,7 +71,8 @@ def load_model(npz_path, model_config):
 
 def main(argv):
   del argv
-  step = export(FLAGS.workdir, FLAGS.out, FLAGS.weights)
+  with cli.user_errors('export'):
+    step = export(FLAGS.workdir, FLAGS.out, FLAGS.weights)
   print(f'Exported step {step} ({FLAGS.weights} weights) to {FLAGS.out}')
 
 
@@ -73,4 +83,4 @@ if __name__ == '__main__':
   flags.DEFINE_string('out', None, 'Output .npz path.')
   flags.DEFINE_enum('weights', 'ema', ['ema', 'raw'], 'EMA weights (for inference) or raw.')
   flags.mark_flags_as_required(['workdir', 'out'])
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

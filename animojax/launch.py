@@ -1,7 +1,10 @@
 r"""Entry point: `python -m animojax.launch --config=NAME[:ARG] --workdir=DIR [--config.x=y ...]`.
 
 NAME resolves to `animojax/configs/NAME.py` (a path to any config file works too); ARG is passed to
-its `get_config`. Configs are locked, so a misspelled `--config.x=y` override is an error.
+its `get_config`. Configs are locked, so a misspelled `--config.x=y` override is an error (one
+line naming the key and the nearest valid ones). Rerunning a workdir that holds checkpoints
+resumes it; with a different config that is refused (the differences are listed) unless
+`--allow_config_change` is given. User errors end with one line, no traceback (`utils/cli.py`).
 Library INFO logs are hidden unless `--verbosity=0` (or higher) is given. This file stays short:
 it handles flags, multi-host start-up and dispatch to the trainer family
 `animojax.trainers.<config.trainer>`.
@@ -14,6 +17,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from animojax.utils import cli
 from animojax.utils import logs
 
 
@@ -69,25 +73,36 @@ def main(argv):
   config = FLAGS.config
   logging.debug('Config:\n%s', config)  # In the workdir's config.json too.
   from animojax import trainers  # pylint: disable=g-import-not-at-top
-  trainers.get(config.trainer).train_and_evaluate(config, FLAGS.workdir)
+  from animojax.trainers.common import workdir  # pylint: disable=g-import-not-at-top
+  with cli.user_errors('launch'):
+    family = trainers.get(config.trainer)
+    workdir.check_config(config, os.path.abspath(FLAGS.workdir),
+                         allow_change=FLAGS.allow_config_change)
+    family.train_and_evaluate(config, FLAGS.workdir)
 
 
-def _define_flags():
+def _define_flags(fv=flags.FLAGS):
   from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
   config_flags.DEFINE_config_file('config', None, 'Config name or file, e.g. animo:demo.',
-                                  lock_config=True)
-  flags.DEFINE_string('workdir', None, 'Where checkpoints, metrics and samples go.')
+                                  lock_config=True, flag_values=fv)
+  flags.DEFINE_string('workdir', None, 'Where checkpoints, metrics and samples go.',
+                      flag_values=fv)
+  flags.DEFINE_bool('allow_config_change', False, 'Resume a workdir whose run has another '
+                    'config (its config.json is then replaced).', flag_values=fv)
   flags.DEFINE_bool('multihost', False,
-                    'Call jax.distributed.initialize() (TPU pods, SLURM, multi-node GPU).')
-  flags.DEFINE_string('coordinator_address', None,
-                      'With --multihost outside TPU pods/SLURM/Open MPI: process 0\'s HOST:PORT.')
-  flags.DEFINE_integer('num_processes', None, 'With --coordinator_address: how many processes.')
-  flags.DEFINE_integer('process_id', None, 'With --coordinator_address: this process\'s index.')
-  flags.mark_flags_as_required(['config', 'workdir'])
+                    'Call jax.distributed.initialize() (TPU pods, SLURM, multi-node GPU).',
+                    flag_values=fv)
+  flags.DEFINE_string('coordinator_address', None, 'With --multihost outside TPU pods/SLURM/'
+                      'Open MPI: process 0\'s HOST:PORT.', flag_values=fv)
+  flags.DEFINE_integer('num_processes', None, 'With --coordinator_address: how many processes.',
+                       flag_values=fv)
+  flags.DEFINE_integer('process_id', None, 'With --coordinator_address: this process\'s index.',
+                       flag_values=fv)
+  flags.mark_flags_as_required(['config', 'workdir'], flag_values=fv)
 
 
 FLAGS = flags.FLAGS
 
 if __name__ == '__main__':
   _define_flags()
-  app.run(main, argv=rewrite_argv(sys.argv))
+  app.run(main, argv=rewrite_argv(sys.argv), flags_parser=cli.parse_flags)

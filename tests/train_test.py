@@ -16,6 +16,7 @@ from animojax.data import pipeline
 from animojax.trainers.animo import train as trainer
 from animojax.trainers.animo import state as animo_state
 from animojax.trainers.animo import step as animo_step
+from animojax.trainers.common import workdir as workdir_lib
 from animojax.utils import tree as tree_util
 from tests.helpers import tiny_config
 
@@ -108,6 +109,7 @@ def test_sigterm_then_resume_matches_uninterrupted_run(synthetic_data_dir, tmp_p
   stopped = trainer.train_and_evaluate(config, workdir)
   assert int(stopped['step']) == 3
   monkeypatch.setattr(pipeline, 'to_global', original)
+  workdir_lib.check_config(config, workdir)  # What launch checks: the same config resumes.
   resumed = trainer.train_and_evaluate(config, workdir)
   assert int(resumed['step']) == 6
   losses = [r['loss'] for r in _metrics(workdir)]

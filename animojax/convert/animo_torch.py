@@ -46,6 +46,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from animojax.convert import torch_pickle
+from animojax.utils import cli
 from animojax.utils import tree as tree_utils
 
 DOMAINS = ('anime', 'human')
@@ -252,10 +253,12 @@ def main(argv: list[str] | None = None) -> None:
   parser.add_argument('--domain', default='both', choices=('both',) + DOMAINS,
                       help='PIRender checkpoints: which AniMo domains get its nets.')
   args = parser.parse_args(argv)
-  conversion = convert(os.path.expanduser(args.src), option=args.domain)
-  if not conversion.params:
-    raise SystemExit(f'{args.src}: no AniMo/PIRender generator weights found.')
-  tree_utils.save_flat_npz(os.path.expanduser(args.out), conversion.params)
+  with cli.user_errors('animo_torch'):
+    cli.check_out_path(os.path.expanduser(args.out))
+    conversion = convert(os.path.expanduser(args.src), option=args.domain)
+    if not conversion.params:
+      raise SystemExit(f'{args.src}: no AniMo/PIRender generator weights found.')
+    tree_utils.save_flat_npz(os.path.expanduser(args.out), conversion.params)
   print(f'wrote {len(conversion.params)} arrays ({conversion.layout} layout, from '
         f'{conversion.source}) to {args.out}; {len(conversion.unconverted)} weights had no '
         'counterpart.')

@@ -22,6 +22,7 @@ import urllib.request
 from typing import Callable, Sequence
 
 from animojax.convert import sources
+from animojax.utils import cli
 
 _CHUNK = 1 << 20
 
@@ -67,14 +68,22 @@ def sha256_of(path: str) -> str:
   return digest.hexdigest()
 
 
-def _offline_help(download: sources.Download, dest: str, name: str) -> str:
+def rerun_command(name: str, cache_dir: str = sources.CACHE_DIR) -> str:
+  """The command that makes `name` again, keeping a non-default --cache_dir."""
+  command = f'python -m animojax.convert.fetch {name}'
+  if os.path.expanduser(cache_dir) != os.path.expanduser(sources.CACHE_DIR):
+    command += f' --cache_dir={cache_dir}'
+  return command
+
+
+def _offline_help(download: sources.Download, dest: str, command: str) -> str:
   return (f'Offline? Download {download.filename} ({download.size:,} bytes, sha256 '
           f'{download.sha256}) from {download.url} on a machine with internet, put it at {dest} '
-          f'(or pass --src), and rerun `python -m animojax.convert.fetch {name}`.')
+          f'(or pass its path with --src), and rerun `{command}`.')
 
 
 def download(download: sources.Download, dest: str, *, name: str, url: str | None = None,
-             timeout: float = 60.0, verbose: bool = True) -> str:
+             timeout: float = 60.0, verbose: bool = True, command: str | None = None) -> str:
   """Downloads `download` (from `url` if given) to `dest`, checking its SHA-256; returns `dest`.
 
   The file is written to `dest + '.part'` and renamed only once complete and verified, so an
@@ -85,6 +94,7 @@ def download(download: sources.Download, dest: str, *, name: str, url: str | Non
     ValueError: the downloaded bytes have the wrong SHA-256 (the partial file is removed).
   """
   url = url or download.url
+  command = command or rerun_command(name)
   part = dest + '.part'
   os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
   digest = hashlib.sha256()
@@ -105,24 +115,24 @@ def download(download: sources.Download, dest: str, *, name: str, url: str | Non
     if os.path.exists(part):
       os.remove(part)
     raise DownloadError(f'Could not download {url}: {e}.\n'
-                        + _offline_help(download, dest, name)) from e
+                        + _offline_help(download, dest, command)) from e
   actual = digest.hexdigest()
   if actual != download.sha256:
     os.remove(part)
     raise ValueError(f'{url} gave {received:,} bytes with sha256 {actual}, expected '
                      f'{download.sha256} ({download.size:,} bytes); nothing was kept. A proxy or '
-                     f'mirror may serve another file. ' + _offline_help(download, dest, name))
+                     f'mirror may serve another file. ' + _offline_help(download, dest, command))
   os.replace(part, dest)
   return dest
 
 
-def _check_existing(path: str, download: sources.Download, name: str) -> None:
+def _check_existing(path: str, download: sources.Download, command: str) -> None:
   actual = sha256_of(path)
   if actual != download.sha256:
     raise ValueError(
         f'{path} has sha256 {actual}, but {download.filename} is {download.sha256}. Delete or '
         f'replace it with the official file from {download.url}, or pass --skip_checksum if you '
-        f'really mean to convert this file. ' f'(`python -m animojax.convert.fetch {name}`)')
+        f'really mean to convert this file (`{command} --skip_checksum`).')
 
 
 def fetch(name: str, *, cache_dir: str = sources.CACHE_DIR, mirror: str | None = None,
@@ -159,18 +169,25 @@ def fetch(name: str, *, cache_dir: str = sources.CACHE_DIR, mirror: str | None =
             else os.path.join(cache_dir, sources.DOWNLOADS, d.filename))
     if os.path.isfile(path):
       if not skip_checksum:
-        _check_existing(path, d, name)
+        _check_existing(path, d, rerun_command(name, cache_dir))
     elif src is not None:
-      raise FileNotFoundError(f'--src {path} does not exist. ' + _offline_help(d, path, name))
+      raise FileNotFoundError(
+          f'--src {path} does not exist: check the path; it should be {d.filename} '
+          f'({d.size:,} bytes, sha256 {d.sha256}) from {d.url}.')
     else:
       url = mirror.rstrip('/') + '/' + d.filename if mirror else d.url
       if verbose:
         print(f'{name}: downloading {url}', file=sys.stderr, flush=True)
-      download(d, path, name=name, url=url, verbose=verbose)
+      download(d, path, name=name, url=url, verbose=verbose,
+               command=rerun_command(name, cache_dir))
     paths.append(path)
   tmp_out = out + '.tmp.npz'
-  CONVERTERS[name](paths, tmp_out)
-  os.replace(tmp_out, out)  # Readers never see a half-written .npz.
+  try:
+    CONVERTERS[name](paths, tmp_out)
+    os.replace(tmp_out, out)  # Readers never see a half-written .npz.
+  finally:
+    if os.path.exists(tmp_out):  # A failed conversion leaves nothing behind.
+      os.remove(tmp_out)
   if verbose:
     print(f'{name}: wrote {out}', file=sys.stderr)
   return out
@@ -217,8 +234,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
       print(fetch(name, cache_dir=args.cache_dir, mirror=args.mirror, src=args.src,
                   force=args.force, skip_checksum=args.skip_checksum))
-    except (DownloadError, FileNotFoundError, ValueError) as e:
-      print(f'{name}: {e}', file=sys.stderr)
+    except Exception as e:  # pylint: disable=broad-except
+      if not cli.is_user_error(e):  # A bug keeps its traceback.
+        raise
+      print(cli.message(name, e), file=sys.stderr)
       failed += 1
   return 1 if failed else 0
 

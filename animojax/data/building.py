@@ -178,6 +178,28 @@ def split_by_hash(names: Sequence[str], test_percent: float,
   return out
 
 
+def report_split(dataset: str, counts: dict[str, int], split_from: str, *,
+                 test_percent: float | None = None, unit: str = 'videos') -> None:
+  """Logs how many items each split got; warns when a hash split's 'test' share is surprising.
+
+  With few items a hash split is coarse (3 videos at 10 % test can put 2 of them in 'test');
+  the warning names the counts and how to choose the split instead.
+  """
+  total = sum(counts.values())
+  logging.info('%s: %s per split (from %s).', dataset,
+               ', '.join(f'{s} {n} {unit}' for s, n in counts.items()), split_from)
+  if test_percent is None or not total:
+    return
+  test = counts.get('test', 0)
+  expected = total * test_percent / 100
+  if (test == 0 and test_percent > 0) or abs(test - expected) > max(1.0, 0.5 * expected):
+    logging.warning(
+        '%s: the hash split put %d of %d %s in test (%.0f%%; test_percent is %g). With few %s '
+        'the share is coarse: list them in train_list.txt / test_list.txt in the manual dir, '
+        'or change test_percent (a JSON --config).', dataset, test, total, unit,
+        100 * test / total, test_percent, unit)
+
+
 def find_manual_root(manual_dir, marker: str, candidates: Sequence[str] = ()) -> epath.Path:
   """The folder holding `marker`: one of `manual_dir/<candidate>`, else manual_dir itself."""
   manual_dir = epath.Path(manual_dir)
@@ -282,8 +304,8 @@ class BuilderMixin:
           yield out
         bar.update(sizes[i] if sizes is not None else 1)
     if not written:  # TFDS cannot write an empty split; say why it is empty.
-      raise ValueError(f'{self.name}: every input of split {split!r} was bad and skipped '
-                       f'({log.count}; first: {log.messages[:3]}), so it has no examples.')
+      raise ValueError(f'{self.name}: nothing to build in split {split!r}: all {log.count} '
+                       f'of its input(s) were bad and skipped (first: {log.messages[:3]}).')
     skipped = dict(self.info.metadata.get('skipped', {}))
     skipped[split] = {'count': log.count, 'first': log.messages}
     self._record_metadata(skipped=skipped)

@@ -60,7 +60,10 @@ def _vector(mat, key, size, path, rows=1):
   if key not in mat:
     raise building.BadExampleError(
         path, f'has no {key!r} entry (keys: {sorted(k for k in mat if not k.startswith("__"))})')
-  value = np.asarray(mat[key], np.float32)
+  try:
+    value = np.asarray(mat[key], np.float32)
+  except (TypeError, ValueError) as e:
+    raise building.BadExampleError(path, f'{key!r} is not numeric ({e})') from e
   n = value.size // size if rows is None else rows
   if value.size != n * size or n == 0 or (rows is None and value.ndim != 2):
     want = f'N x {size}' if rows is None else f'{rows} x {size} values'

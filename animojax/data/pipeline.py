@@ -146,6 +146,22 @@ def _make_sampler(data_config, domain, split, *, stream, seed, distinct_frames, 
                               distinct_frames=distinct_frames)
 
 
+def require_motion(data_config, family):
+  """Fails before any work when a domain gives no motion vectors but `family` needs them.
+
+  Without this a domain with `pose=''` (e.g. `cartoon_videos`, which has no poses) trains
+  until the first step asks for the missing field.
+  """
+  for domain in domains(data_config):
+    spec = data_config[domain]
+    if not spec.get('pose', ''):
+      raise ValueError(
+          f'{family} drives every domain by motion vectors, but config.data.{domain}.pose is '
+          f"empty for dataset {spec.name!r}. Use a dataset with poses or 3DMM coefficients "
+          f"(animeceleb, synthetic_heads: 'anime_pose'; voxceleb_3dmm: 'deep3d_coeff' or "
+          f"'deca_coeff') and set config.data.{domain}.pose to match.")
+
+
 def make_samplers(data_config, split, *, seed, distinct_frames=False):
   """{domain: sampler} from config.data (see the module docstring for the keys).
 

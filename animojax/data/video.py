@@ -72,21 +72,29 @@ def _decode_video(path, stride, max_frames):
   import av  # pylint: disable=g-import-not-at-top  # Only builders that read videos need PyAV.
   if not path.exists():
     raise building.BadExampleError(path, 'file not found')
-  count = 0
   try:
-    with path.open('rb') as f, av.open(f) as container:
-      if not container.streams.video:
-        raise building.BadExampleError(path, 'the file has no video stream')
-      stream = container.streams.video[0]
-      stream.thread_type = 'AUTO'
-      for index, frame in enumerate(container.decode(stream)):
-        if index % stride:
-          continue
-        if max_frames is not None and count >= max_frames:
-          return
-        count += 1
-        yield index, f'{index:07d}', frame.to_image().convert('RGB')
-  except av.FFmpegError as e:
-    raise building.BadExampleError(path, f'cannot decode the video ({e})') from e
+    f = path.open('rb')
+  except OSError as e:
+    raise building.BadExampleError(path, f'cannot read the file ({e})') from e
+  count = 0
+  with f:
+    if not f.read(1):  # PyAV fails on an empty file with a seek error naming no file.
+      raise building.BadExampleError(path, 'the file is empty (0 bytes)')
+    f.seek(0)
+    try:
+      with av.open(f) as container:
+        if not container.streams.video:
+          raise building.BadExampleError(path, 'the file has no video stream')
+        stream = container.streams.video[0]
+        stream.thread_type = 'AUTO'
+        for index, frame in enumerate(container.decode(stream)):
+          if index % stride:
+            continue
+          if max_frames is not None and count >= max_frames:
+            return
+          count += 1
+          yield index, f'{index:07d}', frame.to_image().convert('RGB')
+    except (av.FFmpegError, OSError) as e:  # OSError: PyAV's reads of a damaged Python file.
+      raise building.BadExampleError(path, f'cannot decode the video ({e})') from e
   if count == 0:
     raise building.BadExampleError(path, 'the video has no frames')

@@ -83,13 +83,14 @@ def _attach(suite: MetricSuite, metric: str, path: str) -> None:
 
 
 def load(metrics: Sequence[str] = ALL, *, fid_weights: str | None = None,
-         lpips_weights: str | None = None) -> MetricSuite:
+         lpips_weights: str | None = None, attach: bool = True) -> MetricSuite:
   """Loads the requested metrics whose weights/packages are present.
 
   Args:
     metrics: names from `ALL`.
     fid_weights: converted FID Inception `.npz` (default `~/.cache/animojax/fid_inception.npz`).
     lpips_weights: converted LPIPS `.npz` (default `~/.cache/animojax/lpips_alex.npz`).
+    attach: load the networks (False: only list what would be skipped).
   """
   unknown = [m for m in metrics if m not in ALL]
   if unknown:
@@ -106,7 +107,8 @@ def load(metrics: Sequence[str] = ALL, *, fid_weights: str | None = None,
         skipped[m] = (f'{path} not found; run `python -m animojax.convert.fetch {weights_name}`'
                       ' (or pass the path of the converted .npz)')
         continue
-      _attach(suite, m, path)
+      if attach:  # False: only find out what would be skipped.
+        _attach(suite, m, path)
     elif m == 'cpbd':
       try:
         import skimage.feature  # pylint: disable=g-import-not-at-top,unused-import
@@ -123,5 +125,16 @@ def load_for_config(eval_config: Any) -> MetricSuite:
   """`load` from a run's `config.eval`, reading the optional fields `metrics` (default all),
   `fid_weights` and `lpips_weights` ('' = the default cache paths)."""
   get = eval_config.get
-  return load(tuple(get('metrics', None) or ALL), fid_weights=get('fid_weights', '') or None,
-              lpips_weights=get('lpips_weights', '') or None)
+  chosen = tuple(get('metrics', None) or ALL)
+  fid_weights, lpips_weights = get('fid_weights', '') or None, get('lpips_weights', '') or None
+  suite = load(chosen, fid_weights=fid_weights, lpips_weights=lpips_weights)
+  # The report lists every metric it lacks, those the config leaves out too (with what a run
+  # that wants them also needs), so that a missing column never goes unexplained.
+  every = load(ALL, fid_weights=fid_weights, lpips_weights=lpips_weights, attach=False)
+  for m in ALL:
+    if m not in chosen:
+      reason = 'not in config.eval.metrics (add it with --config.eval.metrics=...)'
+      if m in every.skipped:
+        reason += f'; also {every.skipped[m]}'
+      suite.skipped[m] = reason
+  return suite

@@ -61,6 +61,10 @@ def load_values(path: str, reference: dict[Any, Any], *, remedy: str) -> dict[An
     values = tree_utils.restore_like(flat, reference)
   except ValueError as e:
     raise ValueError(f'{path}: {e} {remedy}') from e
+  bad = sorted(name for name, a in flat.items()
+               if np.issubdtype(a.dtype, np.floating) and not np.all(np.isfinite(a)))
+  if bad:
+    raise ValueError(f'{path}: {bad[:5]} contain NaN or Inf. {remedy}')
   return jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float32), values)
 
 

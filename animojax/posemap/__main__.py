@@ -12,7 +12,6 @@ Model specs: `embedded`, `bfm:PATH/BFM_model_front.mat`, `3ddfa:DIR`, `sfm:DIR` 
 
 import argparse
 import os
-import sys
 
 import numpy as np
 
@@ -23,6 +22,7 @@ from animojax.posemap import loaders
 from animojax.posemap import mapping
 from animojax.posemap import semantic_edits
 from animojax.posemap import sheet
+from animojax.utils import cli
 
 _DEFAULTS = fit.FitConfig()
 
@@ -48,12 +48,24 @@ def _permutation(text: str) -> tuple[int, ...]:
   return perm
 
 
+def _save(path: str, array) -> None:
+  """np.save through a temporary file and a rename: never a half-written .npy at `path`."""
+  final = path if path.endswith('.npy') else path + '.npy'  # As np.save names it.
+  tmp = f'{final}.tmp-{os.getpid()}.npy'
+  try:
+    np.save(tmp, array)
+    os.replace(tmp, final)
+  finally:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+
+
 def _fit(args) -> None:
   model = loaders.load_model(args.model)
   config = fit.FitConfig(camera=args.camera, reg=args.reg, views=args.views,
                          iterations=args.iterations)
   result = fit.fit_phi(model, config=config)
-  np.save(args.out, result.phi)
+  _save(args.out, result.phi)
   sheet_path = args.sheet or os.path.splitext(args.out)[0] + '.png'
   sheet.fit_sheet(result, sheet_path, title=f'{model.name} ({model.num_exp} exp), {args.camera}')
   print(f'Wrote Φ {result.phi.shape} to {args.out} and the sheet to {sheet_path}.')
@@ -68,16 +80,24 @@ def _edits(args) -> None:
 
 
 def _apply(args) -> None:
-  phi = mapping.load_phi(args.phi)
+  phi = mapping.load_phi(args.phi, setting='--phi')
   if not os.path.isfile(args.poses):
-    raise FileNotFoundError(f'Pose file {args.poses!r} not found (a .npy of [N, 20] AnimeCeleb '
+    raise FileNotFoundError(f'--poses {args.poses!r} not found (a .npy of [N, 20] AnimeCeleb '
                             'pose vectors).')
-  poses = np.load(args.poses).astype(np.float32)
+  try:
+    poses = np.load(args.poses, allow_pickle=False)
+  except Exception as e:  # pylint: disable=broad-except  (numpy raises several types)
+    raise ValueError(f'--poses {args.poses!r}: cannot read it as a .npy file ({e}).') from e
+  if not np.issubdtype(poses.dtype, np.number) or np.iscomplexobj(poses):
+    raise ValueError(f'--poses {args.poses!r}: expected real numbers, got dtype {poses.dtype}.')
+  poses = poses.astype(np.float32)
   if poses.ndim < 1 or poses.shape[-1] != mapping.NUM_POSE:
-    raise ValueError(f'{args.poses}: expected AnimeCeleb pose vectors [..., {mapping.NUM_POSE}], '
-                     f'got shape {poses.shape}.')
+    raise ValueError(f'--poses {args.poses!r}: expected AnimeCeleb pose vectors '
+                     f'[..., {mapping.NUM_POSE}], got shape {poses.shape}.')
+  if not np.all(np.isfinite(poses)):
+    raise ValueError(f'--poses {args.poses!r}: contains NaN or Inf.')
   motion = mapping.anime_pose_to_3dmm(poses, phi, args.angle_permutation)
-  np.save(args.out, motion)
+  _save(args.out, motion)
   print(f'Wrote motion vectors {motion.shape} to {args.out}.')
 
 
@@ -87,7 +107,7 @@ def _edtn(args) -> None:
   exp = np.stack([c['exp'] for c in codes])
   pose = np.stack([c['pose'] for c in codes])
   poses = np.asarray(edtn.deca_to_anime_pose(model, exp, pose))
-  np.save(args.out, poses)
+  _save(args.out, poses)
   print(f'Wrote AnimeCeleb pose vectors {poses.shape} to {args.out}.')
 
 
@@ -125,10 +145,11 @@ def main(argv=None) -> None:
   p.add_argument('deca', nargs='+', help='DECA .mat files (exp, pose)')
   p.set_defaults(run=_edtn)
   args = parser.parse_args(argv)
-  try:
+  with cli.user_errors(f'posemap {args.command}'):
+    for flag in ('out', 'sheet'):  # Before the work: a fit takes a while.
+      if getattr(args, flag, None):
+        cli.check_out_path(getattr(args, flag), f'--{flag}')
     args.run(args)
-  except (FileNotFoundError, ValueError) as e:
-    sys.exit(f'error: {e}')
 
 
 if __name__ == '__main__':

@@ -103,9 +103,14 @@ def read_deca_mat(path) -> dict[str, np.ndarray]:
   for key, size in (('exp', DECA_EXP), ('pose', 6), ('shape', 100)):
     if key not in mat:
       raise ValueError(f'{path}: missing DECA field {key!r} (expected shape, exp, pose).')
-    value = np.asarray(mat[key], np.float32).reshape(-1)
+    try:
+      value = np.asarray(mat[key], np.float32).reshape(-1)
+    except (TypeError, ValueError) as e:
+      raise ValueError(f'{path}: DECA field {key!r} is not numeric ({e}).') from e
     if value.shape != (size,):
       raise ValueError(f'{path}: DECA field {key!r} has {value.size} entries, expected {size}.')
+    if not np.all(np.isfinite(value)):
+      raise ValueError(f'{path}: DECA field {key!r} contains NaN or Inf.')
     out[key] = value
   return out
 

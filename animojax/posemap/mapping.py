@@ -27,28 +27,34 @@ ANIMO_ANGLE_PERMUTATION = semantics.ANIMO_ANGLE_PERMUTATION
 DEEP3D_SLICES = layouts.DEEP3D.slices
 
 
-def load_phi(path):
-  """Loads Φ (17 × K) from a .npy file.
+def load_phi(path, setting='config.data.phi'):
+  """Loads Φ (17 × K) from a .npy file; errors name `setting` (the flag or config key given).
 
   Accepts the released AniMo `pose_coeffs.npy` (17 × 257, one Deep3DFaceRecon coefficient vector
   per morph; Φ is its expression block [:, 80:144]) or a plain 17 × K matrix.
   """
   path = os.fspath(path)
   if not os.path.exists(path):
+    synthetic = (', or use "synthetic" for the synthetic dataset\'s true map'
+                 if setting.startswith('config') else '')
     raise FileNotFoundError(
-        f'Pose-mapping matrix {path!r} not found. Point config.data.phi at a 17×K .npy file '
-        '(e.g. AniMo\'s released Animo/data/pose_coeffs.npy, or one written by the pose-mapping '
-        'fit), or use "synthetic" for the synthetic dataset\'s true map.')
+        f'Pose-mapping matrix {path!r} not found. Point {setting} at a 17×K .npy file '
+        '(e.g. AniMo\'s released Animo/data/pose_coeffs.npy, or one written by `python -m '
+        f'animojax.posemap fit`){synthetic}.')
   try:
-    phi = np.load(path)
+    phi = np.load(path, allow_pickle=False)
   except Exception as e:  # numpy raises several types for corrupt files.
-    raise ValueError(f'Could not read pose-mapping matrix {path!r}: {e}') from e
+    raise ValueError(f'Could not read pose-mapping matrix {path!r} ({setting}): {e}') from e
+  if not np.issubdtype(phi.dtype, np.number) or np.iscomplexobj(phi):
+    raise ValueError(f'{path!r} ({setting}): expected a real-valued matrix, got dtype '
+                     f'{phi.dtype}.')
   if phi.ndim != 2 or phi.shape[0] != NUM_MORPHS:
-    raise ValueError(f'{path!r}: expected a ({NUM_MORPHS}, K) matrix, got shape {phi.shape}.')
+    raise ValueError(f'{path!r} ({setting}): expected a ({NUM_MORPHS}, K) matrix, got shape '
+                     f'{phi.shape}.')
   if phi.shape[1] == layouts.DEEP3D.dim:
     phi = phi[:, DEEP3D_SLICES['exp']]
   if not np.all(np.isfinite(phi)):
-    raise ValueError(f'{path!r}: the pose-mapping matrix contains NaN or Inf.')
+    raise ValueError(f'{path!r} ({setting}): the pose-mapping matrix contains NaN or Inf.')
   return phi.astype(np.float32)
 
 

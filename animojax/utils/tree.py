@@ -145,7 +145,16 @@ def save_npz(path: str | os.PathLike, tree: Any) -> None:
     flat[name] = array
   if dtypes:
     flat[_DTYPES_ENTRY] = np.array(json.dumps(dtypes))
-  np.savez(path, **flat)
+  # Through a temporary file and a rename: an interrupted write never looks like a whole file.
+  path = os.fspath(path)
+  final = path if path.endswith('.npz') else path + '.npz'  # As np.savez names it.
+  tmp = f'{final}.tmp-{os.getpid()}.npz'
+  try:
+    np.savez(tmp, **flat)
+    os.replace(tmp, final)
+  finally:
+    if os.path.exists(tmp):
+      os.remove(tmp)
 
 
 def save_flat_npz(path: str | os.PathLike, flat: Mapping[str, Any]) -> None:
@@ -159,8 +168,14 @@ def load_npz_flat(path: str | os.PathLike) -> dict[str, np.ndarray]:
   path = os.fspath(path)
   if not os.path.isfile(path):
     raise FileNotFoundError(f'npz file {path!r} does not exist.')
-  with np.load(path, allow_pickle=False) as data:
-    flat = {name: data[name] for name in data.files}
+  try:
+    with np.load(path, allow_pickle=False) as data:
+      if not hasattr(data, 'files'):
+        raise ValueError(f'it holds one {data.dtype} array {data.shape}, not named arrays')
+      flat = {name: data[name] for name in data.files}
+  except Exception as e:  # pylint: disable=broad-except  (numpy/zipfile raise several types)
+    raise ValueError(f'{path} is not a readable .npz of named arrays ({e}); write it again '
+                     '(an interrupted copy or download leaves a truncated file).') from e
   dtypes = json.loads(str(flat.pop(_DTYPES_ENTRY))) if _DTYPES_ENTRY in flat else {}
   for name, dtype_name in dtypes.items():
     flat[name] = flat[name].view(np.dtype(getattr(ml_dtypes, dtype_name)))

@@ -120,8 +120,10 @@ class Builder(building.BuilderMixin, tfds.core.GeneratorBasedBuilder):
       by_split = building.split_by_hash(names, config.test_percent)
       split_from = f'hash ({config.test_percent}% test)'
     rank = {name: i for i, name in enumerate(names)}
-    self._record_metadata(split_from=split_from,
-                          videos={s: len(v) for s, v in by_split.items()})
+    counts = {s: len(v) for s, v in by_split.items()}
+    self._record_metadata(split_from=split_from, videos=counts)
+    building.report_split(self.name, counts, split_from,
+                          test_percent=None if lists else config.test_percent)
     ctx = _Context(root=root, image_size=config.image_size, fit=config.fit,
                    frame_stride=config.frame_stride,
                    max_frames=config.max_frames_per_video or None, num_videos=len(names))

@@ -179,6 +179,11 @@ class Builder(building.BuilderMixin, tfds.core.GeneratorBasedBuilder):
     ordered = [(split, 0 if d == 'A' else 1, p) for (split, d), names in sorted(files.items())
                for p in names]
     total = len(ordered)
+    if not total:  # Else TFDS would "prepare" a dataset without splits.
+      looked = sorted({os.fspath(root / f) for f in folders.values() if (root / f).is_dir()}
+                      or {os.fspath(root / 'A'), os.fspath(root / 'B')})
+      raise FileNotFoundError(f'No images ({", ".join(building.IMAGE_EXTENSIONS)}) found in '
+                              f'{", ".join(looked)}.')
     counts = {f'{s}{d}': len(v) for (s, d), v in files.items()}
     metadata = {'split_from': split_from, 'images': counts}
     if config.num_landmarks:

@@ -31,6 +31,9 @@ from animojax.data import coeffs
 from animojax.data import video as video_lib
 
 LAYOUTS = ('auto', 'lmdb', 'folders')
+COEFFS_HINT = ('Extract them with Deep3DFaceRecon (PIRender\'s face_recon_videos.py writes '
+               '3dmm/<split>/<video>.mat) or DECA (one .mat per frame): see "Download and '
+               'prepare" in tfds_builders/voxceleb_3dmm/README.md.')
 SPLITS = ('train', 'test')
 
 
@@ -110,8 +113,13 @@ class _Context:
 @functools.lru_cache(maxsize=4)
 def _lmdb_env(path: str):
   import lmdb  # pylint: disable=g-import-not-at-top  # Only the LMDB layout needs it.
-  return lmdb.open(path, readonly=True, lock=False, readahead=False, meminit=False,
-                   max_readers=64)
+  try:
+    return lmdb.open(path, readonly=True, lock=False, readahead=False, meminit=False,
+                     max_readers=64)
+  except lmdb.Error as e:  # A zero-byte, truncated or foreign data.mdb.
+    raise building.BadExampleError(
+        os.path.join(path, 'data.mdb'), f'cannot open the LMDB ({e}); copy it again from '
+        'the output of PIRender\'s prepare_vox_lmdb.py') from e
 
 
 def _lmdb_key(*parts) -> bytes:
@@ -193,7 +201,7 @@ def _coeff_reader(vid: _Video, ctx: _Context):
     wanted.append(os.fspath(file))
   raise building.BadExampleError(
       os.fspath(epath.Path(vid.source) / vid.name),
-      f'no 3DMM coefficients for this video: expected {" or ".join(wanted)}')
+      f'no 3DMM coefficients for this video: expected {" or ".join(wanted)}. {COEFFS_HINT}')
 
 
 def _folder_frames(vid: _Video, ctx: _Context):
@@ -303,6 +311,12 @@ class Builder(building.BuilderMixin, tfds.core.GeneratorBasedBuilder):
       by_split, split_from, sources = self._folder_splits(manual_dir)
       layout = 'folders'
     everything = sorted((person_of(v), v, s) for s, videos in by_split.items() for v in videos)
+    if not everything:  # Else TFDS would "prepare" a dataset without splits.
+      where = sorted({os.fspath(f) for f in sources.values()}) or [os.fspath(manual_dir)]
+      raise FileNotFoundError(
+          f'No videos found in {", ".join(where)}: expected video files '
+          f'({", ".join(video_lib.VIDEO_EXTENSIONS)}) or folders of frames (one folder per '
+          'video, holding its images) there.')
     persons = sorted({p for p, _, _ in everything})
     person_rank = {p: i for i, p in enumerate(persons)}
     videos = {s: [] for s in by_split}
@@ -348,8 +362,9 @@ class Builder(building.BuilderMixin, tfds.core.GeneratorBasedBuilder):
           f'(data.mdb) or the folders layout {config.images_dir}/ + {config.coeffs_dir}/ '
           '(see tfds_builders/voxceleb_3dmm/README.md).')
     if not (manual_dir / config.coeffs_dir).is_dir():
-      raise FileNotFoundError(f'{os.fspath(manual_dir / config.coeffs_dir)} not found: the '
-                              '3DMM coefficient tree of the folders layout.')
+      raise FileNotFoundError(
+          f'{os.fspath(manual_dir / config.coeffs_dir)} not found: the folders layout needs '
+          f'the 3DMM coefficients of every video there. {COEFFS_HINT}')
     split_dirs = [s for s in SPLITS if (images / s).is_dir()]
     if split_dirs:
       others = sorted(p.name for p in images.iterdir() if p.name not in split_dirs)

@@ -29,6 +29,7 @@ from animojax.trainers.common import multihost
 from animojax.trainers.common import nonfinite
 from animojax.trainers.common import preemption as preemption_lib
 from animojax.trainers.common import program as common_program
+from animojax.trainers.common import workdir as workdir_lib
 from animojax.trainers.common import writers
 from animojax.utils import images
 from animojax.utils import tree as tree_util
@@ -40,16 +41,14 @@ def train_and_evaluate(config, workdir):
   # Workdir and logging.
   workdir = os.path.abspath(workdir)
   is_main = multihost.is_main()
-  if is_main:
-    os.makedirs(workdir, exist_ok=True)
-    with open(os.path.join(workdir, 'config.json'), 'w') as f:
-      f.write(config.to_json_best_effort(indent=2))
+  workdir_lib.write_config(config, workdir)  # `launch` has checked it against a resumed run.
   writer = writers.MetricWriter(workdir)
   logging.info('Devices: %d (%s), processes: %d', jax.device_count(), jax.devices()[0].platform,
                jax.process_count())
 
   # -----------------------------------------------------------------------------------------
   # Input pipeline (checks that every dataset and file exists before anything is compiled).
+  pipeline.require_motion(config.data, 'AniMo')
   train_ds = pipeline.make_dataset(config.data, 'train', batch_size=config.batch_size,
                                    seed=config.seed)
   train_iter = pipeline.make_iterator(train_ds, config.data)
