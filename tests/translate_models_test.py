@@ -1,0 +1,89 @@
+"""Parity of the translation networks with PyTorch re-implementations (official key layouts).
+
+The PyTorch nets get random weights, are saved with `torch.save`, read back WITHOUT torch by our
+converters, and loaded into our NNX modules: so the tests pin the architectures and the
+checkpoint key mapping together.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+from flax import nnx
+
+from animojax.convert import cyclegan_torch
+from animojax.models.translate import cyclegan
+from animojax.utils import tree as tree_utils
+from tests import torch_reference_translate as ref
+from tests.conftest import assert_close
+
+
+def _nchw(x):
+  return torch.from_numpy(np.ascontiguousarray(np.transpose(np.asarray(x), (0, 3, 1, 2))))
+
+
+def _nhwc(t):
+  return np.transpose(t.detach().numpy(), (0, 2, 3, 1))
+
+
+def _load(model, flat):
+  """Our (abstract) module with `flat` ('/'-named arrays) as its parameters; every parameter must be set."""
+  graphdef, state = nnx.split(model)
+  reference = nnx.to_pure_dict(state)
+  assert set(flat) == set(tree_utils.flatten_with_names(reference))
+  return graphdef, tree_utils.restore_like(flat, reference)
+
+
+def _apply(graphdef, params, x):
+  return jax.jit(lambda p, x: nnx.merge(graphdef, p)(x))(params, x)
+
+
+def _saved_and_converted(net, tmp_path, name, kind=''):
+  path = str(tmp_path / name)
+  torch.save(net.state_dict(), path)
+  return cyclegan_torch.convert(path, option=kind)
+
+
+def test_resnet_generator_matches_pytorch(tmp_path):
+  torch_net = ref.randomize(ref.ResnetGenerator(3, 3, ngf=4, n_blocks=2), seed=0)
+  conversion = _saved_and_converted(torch_net, tmp_path, 'latest_net_G_A.pth')
+  assert conversion.layout == 'cyclegan_G' and not conversion.unconverted
+  model = nnx.eval_shape(lambda: cyclegan.ResnetGenerator(3, 3, ngf=4, num_blocks=2,
+                                                          rngs=nnx.Rngs(0)))
+  graphdef, params = _load(model, conversion.params)
+  x = np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 3)).astype(np.float32)
+  ours = _apply(graphdef, params, jnp.asarray(x))
+  with torch.no_grad():
+    theirs = _nhwc(torch_net(_nchw(x)))
+  assert ours['image'].shape == (2, 32, 32, 3)
+  assert ours['bottleneck'].shape == (2, 8, 8, 16)
+  assert_close(ours['image'], theirs, 1e-4)
+
+
+def test_patch_discriminator_matches_pytorch(tmp_path):
+  torch_net = ref.randomize(ref.NLayerDiscriminator(3, ndf=4, n_layers=3), seed=1)
+  conversion = _saved_and_converted(torch_net, tmp_path, 'latest_net_D_A.pth')
+  assert conversion.layout == 'cyclegan_D'
+  model = nnx.eval_shape(lambda: cyclegan.PatchDiscriminator(3, ndf=4, num_layers=3,
+                                                             rngs=nnx.Rngs(0)))
+  graphdef, params = _load(model, conversion.params)
+  x = np.random.default_rng(1).uniform(-1, 1, (2, 32, 32, 3)).astype(np.float32)
+  ours = _apply(graphdef, params, jnp.asarray(x))
+  with torch.no_grad():
+    theirs = _nhwc(torch_net(_nchw(x)))
+  assert ours['logits'].shape == theirs.shape == (2, 2, 2, 1)  # 30×30 at 256², 2×2 at 32².
+  assert_close(ours['logits'], theirs, 1e-4)
+
+
+def test_converter_drops_2018_instance_norm_statistics_and_names_bad_files(tmp_path):
+  state = {k: v.numpy() for k, v in ref.ResnetGenerator(3, 3, ngf=2, n_blocks=1).state_dict()
+           .items()}
+  state['model.2.running_mean'] = np.zeros(2, np.float32)
+  conversion = cyclegan_torch.convert_state_dict(state)
+  assert set(conversion.unconverted) == {'model.2.running_mean'}
+  assert 'blocks/0/conv_1/kernel' in conversion.params
+  with pytest.raises(ValueError, match='not a CycleGAN'):
+    cyclegan_torch.convert_state_dict({'encoder.weight': np.zeros((1, 1, 1, 1))}, path='x.pth')
+  with pytest.raises(SystemExit, match='does not exist'):
+    cyclegan_torch.main(['--src', str(tmp_path / 'missing.pth'), '--out', str(tmp_path / 'o')])
