@@ -129,8 +129,9 @@ def get_config(arg=None):
     c.data.anime = dict(name=f'synthetic_heads/anime_{res}', sample='single')
     c.data.real = dict(name=f'synthetic_heads/human_{res}', sample='single')
     c.data.image_size = res
-    # The synthetic sets hold 40 (64²) or 200 (256²) identities × 24-32 frames.
-    c.optim.steps_per_epoch = max(1, (960 if arg.demo else 6400) // c.batch_size)
+    if method in ('cyclegan', 'cyclegan_angle', 'encdec'):  # Epoch-based schedules: an epoch
+      # is the synthetic set, 40 (64²) or 200 (256²) identities × 24 or 32 frames.
+      c.optim.steps_per_epoch = max(1, (960 if arg.demo else 6400) // c.batch_size)
     if method == 'encdec':
       c.loss.pairing = 'synthetic'
     if arg.synthetic:

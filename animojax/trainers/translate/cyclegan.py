@@ -159,6 +159,10 @@ def batch_fields(config):
   return ('image', 'semantic') if uses_angle(config) else ('image',)
 
 
+def data_fields(config):
+  return batch_fields(config)
+
+
 def host_transform(config, split):
   """No host-side work: CycleGAN reads unpaired images as sampled."""
   del config, split

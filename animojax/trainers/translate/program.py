@@ -81,7 +81,7 @@ class Program(common_program.Program):
 
 def abstract_batch(config):
   b, s = config.batch_size, config.data.image_size
-  shapes = {'image': (b, s, s, 3), 'semantic': (b, 20)}
+  shapes = {'image': (b, s, s, 3), 'paired': (b, s, s, 3), 'semantic': (b, 20)}
   return {d: {f: jax.ShapeDtypeStruct(shapes[f], jnp.float32) for f in batch_fields(config)}
           for d in ('anime', 'real')}
 
@@ -122,7 +122,7 @@ def random_batch(config, rng):
     out[domain] = {}
     for name, spec in fields.items():
       rng, key = jax.random.split(rng)
-      if name == 'image':
+      if len(spec.shape) == 4:  # image, paired
         out[domain][name] = jax.random.uniform(key, spec.shape, spec.dtype, -1.0, 1.0)
       else:
         out[domain][name] = 10.0 * jax.random.normal(key, spec.shape, spec.dtype)

@@ -43,7 +43,8 @@ def _keep_fields(fields, batch):
 def make_train_dataset(config, split='train', *, batch_size=None, seed=None, **kwargs):
   """The unpaired batches `{anime: {...}, real: {...}}` holding the fields the method reads;
   a clear error when the data lack one (e.g. angles on data without the synthetic state)."""
-  fields = translate_program.batch_fields(config)
+  method = translate_program.method_module(config)
+  fields = method.data_fields(config)
   ds = pipeline.make_dataset(config.data, split, batch_size=batch_size or config.batch_size,
                              seed=config.seed if seed is None else seed, **kwargs)
   first = ds[0]
@@ -55,7 +56,7 @@ def make_train_dataset(config, split='train', *, batch_size=None, seed=None, **k
           f'dataset {config.data[domain].name!r} does not have (only the synthetic_heads data '
           'carry the hidden semantic state); choose another method or dataset.')
   ds = ds.map(functools.partial(_keep_fields, fields))
-  transform = translate_program.method_module(config).host_transform(config, split)
+  transform = method.host_transform(config, split)
   return ds.map(transform) if transform is not None else ds
 
 
