@@ -5,6 +5,8 @@ converters, and loaded into our NNX modules: so the tests pin the architectures 
 checkpoint key mapping together.
 """
 
+import copy
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -13,7 +15,9 @@ import torch
 from flax import nnx
 
 from animojax.convert import cyclegan_torch
+from animojax.convert import ugatit_torch
 from animojax.models.translate import cyclegan
+from animojax.models.translate import ugatit
 from animojax.utils import tree as tree_utils
 from tests import torch_reference_translate as ref
 from tests.conftest import assert_close
@@ -87,3 +91,76 @@ def test_converter_drops_2018_instance_norm_statistics_and_names_bad_files(tmp_p
     cyclegan_torch.convert_state_dict({'encoder.weight': np.zeros((1, 1, 1, 1))}, path='x.pth')
   with pytest.raises(SystemExit, match='does not exist'):
     cyclegan_torch.main(['--src', str(tmp_path / 'missing.pth'), '--out', str(tmp_path / 'o')])
+
+
+# ---------------------------------------------------------------------------------------------
+# U-GAT-IT.
+
+def _ugatit_flat(net, kind, tmp_path):
+  path = str(tmp_path / 'params.pt')
+  torch.save({kind: net.state_dict()}, path)
+  conversion = ugatit_torch.convert(path)
+  assert not conversion.unconverted, conversion.unconverted
+  prefix = ugatit_torch.NETS[kind] + '/'
+  return {k[len(prefix):]: v for k, v in conversion.params.items()}
+
+
+@pytest.mark.parametrize('light', [True, False])
+def test_ugatit_generator_matches_pytorch(tmp_path, light):
+  torch_net = ref.randomize(ref.UgatitGenerator(ngf=2, n_blocks=2, img_size=16, light=light), 2)
+  with torch.no_grad():  # ρ, γ, β away from their inits so both norms and the mix are tested.
+    for name, p in torch_net.named_parameters():
+      if name.endswith('rho'):
+        p.copy_(torch.rand(p.shape, generator=torch.Generator().manual_seed(3)))
+  flat = _ugatit_flat(torch_net, 'genA2B', tmp_path)
+  model = nnx.eval_shape(lambda: ugatit.Generator(2, 2, image_size=16, light=light,
+                                                  rngs=nnx.Rngs(0)))
+  graphdef, params = _load(model, flat)
+  x = np.random.default_rng(2).uniform(-1, 1, (2, 16, 16, 3)).astype(np.float32)
+  ours = _apply(graphdef, params, jnp.asarray(x))
+  with torch.no_grad():
+    image, cam_logit, heatmap = torch_net(_nchw(x))
+    exact = copy.deepcopy(torch_net).double()(_nchw(x).double())
+  assert_close(ours['cam_logit'], cam_logit.numpy(), 1e-4)
+  assert_close(ours['heatmap'], _nhwc(heatmap), 1e-4)
+  # The port's variance of variances over a few pixels is ill-conditioned (PyTorch's own float32
+  # image is up to ~5e-4 from its float64 one), so the image is compared in float64 on both sides.
+  with jax.enable_x64(True):
+    ours64 = _apply(graphdef, jax.tree.map(lambda p: jnp.asarray(p, jnp.float64), params),
+                    jnp.asarray(x, jnp.float64))
+  assert_close(ours64['image'], _nhwc(exact[0]), 1e-4)
+  assert_close(ours64['cam_logit'], exact[1].numpy(), 1e-6)
+
+
+@pytest.mark.parametrize('training', [False, True])
+def test_ugatit_discriminator_matches_pytorch(tmp_path, training):
+  torch_net = ref.randomize(ref.UgatitDiscriminator(ndf=2, n_layers=5), 4)
+  with torch.no_grad():  # Move u, v off their fixed point: the first forward must iterate.
+    torch_net.train()(torch.zeros(1, 3, 32, 32))
+  torch_net.train(training)
+  flat = _ugatit_flat(torch_net, 'disLA', tmp_path)
+  model = nnx.eval_shape(lambda: ugatit.Discriminator(2, 5, rngs=nnx.Rngs(0)))
+  model.set_attributes(training=training)
+  graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+  reference = {**tree_utils.flatten_with_names(nnx.to_pure_dict(params)),
+               **tree_utils.flatten_with_names(nnx.to_pure_dict(rest))}
+  assert set(flat) == set(reference)
+  params, rest = (tree_utils.restore_like(
+      {k: flat[k] for k in tree_utils.flatten_with_names(nnx.to_pure_dict(part))},
+      nnx.to_pure_dict(part)) for part in (params, rest))
+
+  @jax.jit
+  def run(p, r, x):
+    net = nnx.merge(graphdef, p, r)
+    out = net(x)
+    return out, nnx.to_pure_dict(nnx.state(net, ugatit.SpectralVector))
+
+  x = np.random.default_rng(5).uniform(-1, 1, (2, 32, 32, 3)).astype(np.float32)
+  ours, vectors = run(params, rest, jnp.asarray(x))
+  with torch.no_grad():
+    logits, cam_logit, heatmap = torch_net(_nchw(x))
+  assert ours['logits'].shape == (2, 2, 2, 1)
+  assert_close(ours['logits'], _nhwc(logits), 1e-4)
+  assert_close(ours['cam_logit'], cam_logit.numpy(), 1e-4)
+  assert_close(ours['heatmap'], _nhwc(heatmap), 1e-4)
+  assert_close(vectors['head']['u'], torch_net.conv.weight_u.numpy(), 1e-5)

@@ -30,17 +30,14 @@ def split_direction(direction):
   return source, target
 
 
-def split_nets(nets):
-  """({name: graphdef}, {name: pure param dict}) of a dict of NNX modules."""
-  graphdefs, params = {}, {}
-  for name, net in nets.items():
-    graphdefs[name], state = nnx.split(net)
-    params[name] = nnx.to_pure_dict(state)
-  return graphdefs, params
+def merge(graphdefs, params, name, buffers=None):
+  """Net `name` from its graphdef (split as (Param, rest)), parameters and other state."""
+  rest = (buffers or {}).get(name, {})
+  return nnx.merge(graphdefs[name], params[name], rest)
 
 
 def apply(graphdefs, params, name, *args, **kwargs):
-  return nnx.merge(graphdefs[name], params[name])(*args, **kwargs)
+  return merge(graphdefs, params, name)(*args, **kwargs)
 
 
 def normalized_roll(semantic):

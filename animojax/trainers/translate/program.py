@@ -48,7 +48,7 @@ def graphdefs_of(config):
   """{net: graphdef} without allocating weights."""
   method = method_module(config)
   nets = nnx.eval_shape(lambda: method.build_nets(config, nnx.Rngs(0)))
-  return {name: nnx.split(net)[0] for name, net in nets.items()}
+  return {name: nnx.split(net, nnx.Param, ...)[0] for name, net in nets.items()}
 
 
 def make_init(config, tx):
@@ -56,15 +56,21 @@ def make_init(config, tx):
 
   def init(rng):
     nets = method.build_nets(config, nnx.Rngs(rng))
-    params = {}
+    params, buffers = {}, {}
     for name, net in nets.items():
-      params[name] = nnx.to_pure_dict(nnx.state(net))
+      _, trained, rest = nnx.split(net, nnx.Param, ...)
+      params[name] = nnx.to_pure_dict(trained)
+      if jax.tree.leaves(rest):  # Non-trained state, e.g. spectral-norm power-iteration vectors.
+        buffers[name] = nnx.to_pure_dict(rest)
+    extra = method.init_extra(config)
+    if buffers:
+      extra['buffers'] = buffers
     return {
         'step': jnp.zeros((), jnp.int32),
         'params': params,
         'opt': {group: tx.init({n: params[n] for n in names})
                 for group, names in method.GROUPS.items()},
-        'extra': method.init_extra(config),
+        'extra': extra,
     }
 
   return init
