@@ -49,6 +49,19 @@ def test_cyclegan_run_leaves_artefacts_and_exports(synthetic_data_dir, tmp_path)
   assert 'fid' in report['skipped'] or 'fid' in report['results']['anime->real']['model']
   exported = tree_util.load_npz_flat(os.path.join(workdir, 'params.npz'))
   assert 'gen_to_real/stem/kernel' in exported and 'disc_anime/head/bias' in exported
+  # Inference CLI: an RGBA and an odd-sized RGB file, resized/cropped as trained, batch padded.
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  from animojax import translate as translate_cli  # pylint: disable=g-import-not-at-top
+  inputs = tmp_path / 'in'
+  inputs.mkdir()
+  Image.new('RGBA', (80, 80), (255, 0, 0, 128)).save(inputs / 'a.png')
+  Image.new('RGB', (90, 70), (0, 0, 255)).save(inputs / 'b.jpg')
+  written = translate_cli.translate_files(workdir, translate_cli.list_inputs(str(inputs)),
+                                          str(tmp_path / 'out'), batch_size=4)
+  assert [os.path.basename(w) for w in written] == ['a.png', 'b.png']
+  assert Image.open(written[1]).size == (64, 64)
+  with pytest.raises(ValueError, match='direction'):
+    translate_cli.translate_files(workdir, written, str(tmp_path / 'o'), direction='a->b')
   out = str(tmp_path / 'again.npz')
   assert export_lib.export(workdir, out) == 2
   again = tree_util.load_npz_flat(out)

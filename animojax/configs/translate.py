@@ -149,11 +149,11 @@ def get_config(arg=None):
     if method in ('cyclegan', 'cyclegan_angle'):
       c.model.update(ngf=16, ndf=16, num_blocks=3)
       c.batch_size = 4
-      c.optim.update(lr=5e-4, steps_per_epoch=100, epochs_constant=4, epochs_decay=2)
+      c.optim.update(lr=5e-4, steps_per_epoch=100, epochs_constant=3, epochs_decay=2)
     elif method == 'ugatit':
       c.model.update(ch=16, num_blocks=2, disc_global_layers=5, disc_local_layers=3)
       c.batch_size = 4
-      c.optim.update(lr=5e-4, steps_per_epoch=100, epochs_constant=4, epochs_decay=2)
+      c.optim.update(lr=5e-4, steps_per_epoch=100, epochs_constant=3, epochs_decay=2)
     elif method == 'diffvec':
       c.optim.update(epochs_constant=300)
       c.loss.rate = 0.05

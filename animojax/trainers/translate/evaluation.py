@@ -27,6 +27,7 @@ from animojax.metrics import suite as metric_suite
 from animojax.trainers.common import multihost
 from animojax.trainers.translate import common
 from animojax.trainers.translate import probe as probe_lib
+from animojax.trainers.translate import program as translate_program
 from animojax.utils import images
 
 METRICS = ('fid', 'kid', 'angle')
@@ -37,20 +38,22 @@ DISPLAY = {'fid': 'FID ↓', 'kid': 'KID×100 ↓', 'roll_error': 'roll err° �
            'target_domain_rate': 'target-domain % ↑'}
 
 
-def make_translate_fn(program, config):
+def make_translate_fn(config, replicated):
   """translate(params, images, direction, angle=None) -> numpy images, on every process.
 
-  Host inputs are replicated onto the program's mesh and the outputs come back replicated, so
-  all processes can read them (and all must make the call, with the same inputs).
+  Host inputs are replicated with `replicated` (a replicated sharding on the parameters' mesh)
+  and the outputs come back replicated, so all processes can read them (and all must make the
+  call, with the same inputs).
   """
-  raw = program.method.make_translate(program.graphdefs, config)
+  method = translate_program.method_module(config)
+  raw = method.make_translate(translate_program.graphdefs_of(config), config)
   jitted = jax.jit(lambda p, x, a, direction: raw(p, x, direction, a)['image'],
-                   static_argnames=('direction',), out_shardings=program.replicated)
+                   static_argnames=('direction',), out_shardings=replicated)
 
   def translate(params, source, direction, angle=None):
-    source = multihost.replicate(np.asarray(source, np.float32), program.replicated)
+    source = multihost.replicate(np.asarray(source, np.float32), replicated)
     if angle is not None:
-      angle = multihost.replicate(np.asarray(angle, np.float32), program.replicated)
+      angle = multihost.replicate(np.asarray(angle, np.float32), replicated)
     return np.asarray(jax.device_get(jitted(params, source, angle, direction=direction)))
 
   return translate

@@ -28,6 +28,7 @@ from animojax.trainers.translate import evaluation
 from animojax.trainers.translate import optim
 from animojax.trainers.translate import program as translate_program
 from animojax.utils import images
+from animojax.utils import sharding
 from animojax.utils import tree as tree_util
 
 
@@ -80,7 +81,7 @@ def train_and_evaluate(config, workdir):
   # -----------------------------------------------------------------------------------------
   # Program: networks, optimiser groups, the jitted step (program.py).
   program = translate_program.build(config)
-  translate = evaluation.make_translate_fn(program, config)
+  translate = evaluation.make_translate_fn(config, program.replicated)
   logging.info('%s: %.2fM parameters, compute dtype %s.', config.method,
                program.num_params / 1e6, config.compute_dtype)
   init_rng, train_rng = jax.jit(lambda: tuple(jax.random.split(jax.random.key(config.seed))),
@@ -166,8 +167,8 @@ def evaluate_workdir(config, workdir, params, step, suite=None):
   Every process computes the whole table; process 0 writes eval.json and eval.md. Metrics whose
   weights are absent are skipped, and the report says why.
   """
-  program = translate_program.build(config)
-  translate = evaluation.make_translate_fn(program, config)
+  translate = evaluation.make_translate_fn(
+      config, sharding.replicated(sharding.make_mesh(config.mesh)))
   table, skipped = evaluation.evaluate(config, translate, params, suite, workdir)
   if multihost.is_main():
     print(evaluation.write_report(workdir, step, config, table, skipped), flush=True)
