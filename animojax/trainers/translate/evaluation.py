@@ -59,11 +59,14 @@ def make_translate_fn(config, replicated):
   return translate
 
 
-def test_batch(config, batch_size, seed, index=0):
-  """One test batch {domain: {'image', ...}}, the same on every process."""
-  ds = pipeline.make_dataset(config.data, config.eval.split, batch_size=batch_size, seed=seed,
-                             process_index=0, process_count=1)
-  return ds[index]
+def test_dataset(config, batch_size, seed):
+  """Test batches {domain: {'image', ...}} by index, the same on every process."""
+  return pipeline.make_dataset(config.data, config.eval.split, batch_size=batch_size, seed=seed,
+                               process_index=0, process_count=1)
+
+
+def test_batch(config, batch_size, seed):
+  return test_dataset(config, batch_size, seed)[0]
 
 
 def _angle(batch_domain):
@@ -105,7 +108,8 @@ def evaluate(config, translate, params, suite=None, workdir=None):
   use_inception = suite.fid_features is not None and any(m in wanted for m in ('fid', 'kid'))
   batch_size = config.eval.batch_size
   num_batches = max(1, config.eval.num_images // batch_size)
-  synthetic = 'semantic' in test_batch(config, 2, seed=config.seed + 2)['anime']
+  dataset = test_dataset(config, batch_size, seed=config.seed + 2)
+  synthetic = 'semantic' in dataset[0]['anime']
   read = None
   if 'angle' in wanted:
     if synthetic:
@@ -116,7 +120,7 @@ def evaluate(config, translate, params, suite=None, workdir=None):
   features = {}
   scores = {}
   for i in range(num_batches):
-    batch = test_batch(config, batch_size, seed=config.seed + 2, index=i)
+    batch = dataset[i]
     for domain in common.DOMAINS:  # Target-domain reference images.
       if use_inception:
         features.setdefault(('real_images', domain), []).append(
