@@ -7,6 +7,8 @@ import jax
 import numpy as np
 import pytest
 
+from animojax import compile_check
+from animojax import evaluate as evaluate_lib
 from animojax import export as export_lib
 from animojax.configs import translate as translate_config
 from animojax.trainers.translate import train as trainer
@@ -62,6 +64,12 @@ def test_cyclegan_run_leaves_artefacts_and_exports(synthetic_data_dir, tmp_path)
   assert Image.open(written[1]).size == (64, 64)
   with pytest.raises(ValueError, match='direction'):
     translate_cli.translate_files(workdir, written, str(tmp_path / 'o'), direction='a->b')
+  # The tools work on the family's workdirs and configs: evaluate (FID skipped without weights)
+  # and the compile check (the same step as trained).
+  table, suite = evaluate_lib.run(workdir, metrics=('fid',))
+  assert 'anime->real' in table and 'fid' in suite.skipped
+  report = compile_check.check(config)
+  assert set(report) == {'train'} and report['train']['total'] > 0
   out = str(tmp_path / 'again.npz')
   assert export_lib.export(workdir, out) == 2
   again = tree_util.load_npz_flat(out)
