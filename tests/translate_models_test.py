@@ -164,3 +164,27 @@ def test_ugatit_discriminator_matches_pytorch(tmp_path, training):
   assert_close(ours['cam_logit'], cam_logit.numpy(), 1e-4)
   assert_close(ours['heatmap'], _nhwc(heatmap), 1e-4)
   assert_close(vectors['head']['u'], torch_net.conv.weight_u.numpy(), 1e-5)
+
+
+def test_warm_start_from_official_cyclegan_file_into_a_run_state(tmp_path):
+  from animojax.configs import translate as translate_config  # pylint: disable=g-import-not-at-top
+  from animojax.trainers.translate import program as translate_program  # pylint: disable=g-import-not-at-top
+  from animojax.trainers.translate import warm_start  # pylint: disable=g-import-not-at-top
+  config = translate_config.get_config('cyclegan,demo')
+  config.model.update(ngf=2, ndf=2, num_blocks=1)
+  torch_net = ref.randomize(ref.ResnetGenerator(3, 3, ngf=2, n_blocks=1), seed=6)
+  path = str(tmp_path / 'latest_net_G_A.pth')
+  torch.save(torch_net.state_dict(), path)
+  config.model_init = f'gen_to_real={path}'
+  from animojax.trainers.translate import optim  # pylint: disable=g-import-not-at-top
+  init = translate_program.make_init(config, optim.make_optimizer(config.optim))
+  state = jax.eval_shape(init, jax.random.key(0))
+  params = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), state['params'])
+  loaded = warm_start.load(config, params, str(tmp_path))
+  np.testing.assert_array_equal(loaded['gen_to_real']['head']['bias'],
+                                torch_net.model[-2].bias.detach().numpy())
+  assert float(jnp.abs(loaded['gen_to_anime']['head']['kernel']).max()) == 0.0  # Untouched.
+  assert (tmp_path / 'model_init.json').exists()
+  config.model_init = f'gen_to_nowhere={path}'
+  with pytest.raises(ValueError, match='not a network'):
+    warm_start.load(config, params)

@@ -107,6 +107,9 @@ def get_config(arg=None):
     c.optim.update(lr=1e-3, b1=0.9, steps_per_epoch=_PAPER_IMAGES // 16, epochs_constant=15,
                    epochs_decay=0)  # The paper: 15 epochs.
     c.augment.update(load_size=0, flip=False)
+  # Warm start (trainers/translate/warm_start.py): 'NET=PATH,...' (e.g. official CycleGAN
+  # gen_to_real=latest_net_G_A.pth) or one PATH for every net (a params.npz, a U-GAT-IT .pt).
+  c.model_init = ''
   if 'total_steps' not in c:
     c.total_steps = -1  # -1: the schedule's end (optim epochs_constant + epochs_decay).
 

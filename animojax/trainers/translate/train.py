@@ -27,6 +27,7 @@ from animojax.trainers.common import writers
 from animojax.trainers.translate import evaluation
 from animojax.trainers.translate import optim
 from animojax.trainers.translate import program as translate_program
+from animojax.trainers.translate import warm_start
 from animojax.utils import images
 from animojax.utils import sharding
 from animojax.utils import tree as tree_util
@@ -88,7 +89,7 @@ def train_and_evaluate(config, workdir):
                                 out_shardings=program.replicated)()
 
   # -----------------------------------------------------------------------------------------
-  # Resume: the latest checkpoint in the workdir wins; else from scratch.
+  # Resume: the latest checkpoint in the workdir wins; then config.model_init; then scratch.
   ckpt = checkpoint.Checkpointer(workdir, keep=config.keep_checkpoints,
                                  every=config.checkpoint_every)
   latest = ckpt.latest_step()
@@ -99,6 +100,8 @@ def train_and_evaluate(config, workdir):
                          train_iter)
   else:
     state = jax.jit(program.init, out_shardings=program.state_shardings)(init_rng)
+    if config.get('model_init'):  # Every process reads the files and places its own shards.
+      state['params'] = warm_start.load(config, state['params'], workdir)
   step = int(jax.device_get(state['step']))
 
   sample_batch = None
