@@ -60,7 +60,8 @@ def _config(args):
 def run_ours(args):
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
-  from animojax.trainers.translate import program as translate_program  # pylint: disable=g-import-not-at-top
+  # pylint: disable-next=g-import-not-at-top
+  from animojax.trainers.translate import program as translate_program
 
   c = _config(args)
   program = translate_program.build(c)
@@ -194,7 +195,8 @@ def _peer_ugatit(args, dev, autocast):
       loss_g = (adv([d_ga(fake_ba), d_la(fake_ba), d_gb(fake_ab), d_lb(fake_ab)], 1.0)
                 + 10 * (l1(rec_a, real_a) + l1(rec_b, real_b))
                 + 10 * (l1(same_a, real_a) + l1(same_b, real_b))
-                + 1000 * (bce(cam_ba, torch.ones_like(cam_ba)) + bce(cam_aa, torch.zeros_like(cam_aa))
+                + 1000 * (bce(cam_ba, torch.ones_like(cam_ba))
+                          + bce(cam_aa, torch.zeros_like(cam_aa))
                           + bce(cam_ab, torch.ones_like(cam_ab))
                           + bce(cam_bb, torch.zeros_like(cam_bb))))
     opt_g.zero_grad(set_to_none=True)

@@ -32,7 +32,7 @@ def _nhwc(t):
 
 
 def _load(model, flat):
-  """Our (abstract) module with `flat` ('/'-named arrays) as its parameters; every parameter must be set."""
+  """Our (abstract) module with `flat` ('/'-named arrays) as its parameters, every one set."""
   graphdef, state = nnx.split(model)
   reference = nnx.to_pure_dict(state)
   assert set(flat) == set(tree_utils.flatten_with_names(reference))
@@ -168,7 +168,8 @@ def test_ugatit_discriminator_matches_pytorch(tmp_path, training):
 
 def test_warm_start_from_official_cyclegan_file_into_a_run_state(tmp_path):
   from animojax.configs import translate as translate_config  # pylint: disable=g-import-not-at-top
-  from animojax.trainers.translate import program as translate_program  # pylint: disable=g-import-not-at-top
+  # pylint: disable-next=g-import-not-at-top
+  from animojax.trainers.translate import program as translate_program
   from animojax.trainers.translate import warm_start  # pylint: disable=g-import-not-at-top
   config = translate_config.get_config('cyclegan,demo')
   config.model.update(ngf=2, ndf=2, num_blocks=1)
