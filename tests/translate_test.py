@@ -110,6 +110,8 @@ def test_every_method_has_paper_and_demo_configs(method):
   assert paper.method == demo.method == method and paper.trainer == 'translate'
   assert demo.data.anime.name == 'synthetic_heads/anime_64'
   assert demo.data.real.name == 'synthetic_heads/human_64'
+  steps = demo.total_steps if demo.total_steps > 0 else optim.total_steps(demo.optim)
+  assert steps <= 600  # Minutes on a CPU.
 
 
 def test_cyclegan_paper_settings_and_bad_method():

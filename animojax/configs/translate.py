@@ -156,6 +156,7 @@ def get_config(arg=None):
     elif method == 'ugatit':
       c.model.update(ch=16, num_blocks=2, disc_global_layers=5, disc_local_layers=3)
       c.batch_size = 4
+      c.total_steps = -1  # The demo schedule's end, not upstream's 1M iterations.
       c.optim.update(lr=5e-4, steps_per_epoch=100, epochs_constant=3, epochs_decay=2)
     elif method == 'diffvec':
       c.optim.update(epochs_constant=300)
