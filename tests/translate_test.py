@@ -121,3 +121,15 @@ def test_cyclegan_paper_settings_and_bad_method():
   assert (c.model.num_blocks, c.model.disc_layers, c.model.ngf) == (9, 3, 64)
   with pytest.raises(ValueError, match='Unknown translation method'):
     translate_config.get_config('cyclegann,demo')
+
+
+def test_encdec_true_pairs_are_the_other_domain_rendered_at_the_same_state():
+  from animojax.synthetic import dataset as synthetic  # pylint: disable=g-import-not-at-top
+  from animojax.trainers.translate import encdec  # pylint: disable=g-import-not-at-top
+  semantic = synthetic.frame_semantics('anime_16', 1)[:2]
+  batch = {d: {'image': np.zeros((2, 16, 16, 3), np.float32), 'identity': np.array([1, 0]),
+               'semantic': semantic} for d in ('anime', 'real')}
+  out = encdec._render_pairs({'anime': 'anime_16', 'real': 'human_16'}, batch)
+  for domain, other, i in (('anime', 'human_16', 0), ('real', 'anime_16', 1)):
+    expected = synthetic.render_target(other, int(batch[domain]['identity'][i]), semantic[i:i + 1])
+    np.testing.assert_array_equal(out[domain]['paired'][i], expected[0])
