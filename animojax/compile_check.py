@@ -164,7 +164,7 @@ def main(argv):
             f'{FLAGS.devices} fake CPU devices (CPU compiler: an estimate)')
   print(f'{target}, mesh {FLAGS.config.mesh}, global batch '
         f'{FLAGS.config.batch_size}, compute dtype {FLAGS.config.compute_dtype}, remat '
-        f'{FLAGS.config.remat}:')
+        f'{FLAGS.config.get("remat", "none")}:')
   print(format_report(report, budget))
   if any('error' in m or m['total'] > budget for m in report.values()):
     sys.exit(1)

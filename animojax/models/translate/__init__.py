@@ -1,0 +1,1 @@
+"""Anime <-> real face translation networks (CycleGAN, U-GAT-IT, and the paper's baselines)."""
