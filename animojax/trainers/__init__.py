@@ -16,7 +16,7 @@ package exports:
 
 import importlib
 
-FAMILIES = ('animo',)
+FAMILIES = ('animo', 'toontalker')
 
 
 def get(name):

@@ -81,7 +81,11 @@ class Generator(nnx.Module):
 
   def render(self, source, motion):
     """Backward transformer + synthesis from the source image and a canonical motion."""
-    memories, features = self.enc(source)
+    return self.decode(self.enc(source), motion)
+
+  def decode(self, appearance, motion):
+    """`render` from the appearance encoder's output (memories, features)."""
+    memories, features = appearance
     latent = self.dec.latents(motion, memories)
     out = self.dec.synthesize(latent, features)
     out['latent'] = latent
@@ -121,9 +125,12 @@ class ToonTalker(nnx.Module):
 
   def query(self, image, domain: str, *, source: bool):
     """T(E_m^domain(image), p^domain) → [B, K, d], T shared per `shared_query`."""
+    return self.query_code(self.generator(domain).motion_code(image), domain, source=source)
+
+  def query_code(self, code, domain: str, *, source: bool):
+    """`query` from the motion code E_m^domain(image) [B, d]."""
     gen = self.generator(domain)
     owner = self.real if self.shared_query else gen
-    code = gen.motion_code(image)
     layer = owner.dec.transformerlayer_0 if source else owner.dec.transformerlayer_1
     return layer(gen.dec.bases(code.shape[0], code.dtype), code[:, None, :])
 
