@@ -4,7 +4,6 @@ equal to the converter's, and (slow) both stages with the four-direction evaluat
 import json
 import os
 
-import jax
 import numpy as np
 import pytest
 

@@ -124,14 +124,14 @@ def get_config(arg=None):
     c.model.variant = 'demo'
     c.loss.network = 'pixel_pyramid'  # No VGG19 download; not the paper's loss.
     c.batch_size = 8
-    c.stage1_steps = 200
-    c.total_steps = 500
+    c.stage1_steps = 150
+    c.total_steps = 300
     c.copy_real_to_cartoon = True
     c.optim.stage1 = dict(g_lr=2e-3, d_lr=2e-3)  # Hundreds of steps instead of 450K.
     c.optim.stage2 = dict(g_lr=1e-3, d_lr=1e-3)
     c.log_every = 20
     c.checkpoint_every = 100
-    c.sample_every = 250
+    c.sample_every = 150
     c.eval.num_pairs = 64
     c.eval.metrics = ('l1', 'psnr', 'ssim', 'lpips', 'cpbd')
   if arg.no_analogy:
