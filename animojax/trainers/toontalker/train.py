@@ -136,7 +136,8 @@ def train_and_evaluate(config, workdir):
       if step % config.log_every == 0 or last or stop or step == config.stage1_steps:
         log_metrics(accumulated, step, stage)
         accumulated = None
-      if ckpt.should_save(step) or last or stop:
+      # Also where stage 1 ends: ablations of stage 2 can start from the same stage-1 state.
+      if ckpt.should_save(step) or last or stop or step == config.stage1_steps:
         ckpt.save(step, state, train_iter, force=True)
       if sample_batch is not None and (step % config.sample_every == 0 or last):
         results = tt_eval.reenact(generate, state['params']['gen'], sample_batch, config.data)
