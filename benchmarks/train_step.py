@@ -4,6 +4,8 @@
   python benchmarks/train_step.py --peer=/path/to/PIRender      # + PIRender fp32, bf16, compile
   python benchmarks/train_step.py --policies=bfloat16 --devices=1,2,4   # data-parallel scaling
   python benchmarks/train_step.py --policies=bfloat16 --devices=4 --sharding=fsdp
+  python benchmarks/train_step.py --family=toontalker --batch=8 \
+      --peer=/path/to/ToonTalker --peer_lia=/path/to/LIA@3f1d865^   # ToonTalker stage 2
 
 What runs (issue 7): AniMo at paper sizes at 256² with PIRender's VGG19 perceptual + style loss
 (4 scales, weights 2.5 / 4 / 250), Adam and EMA, the full ('gen') stage — the exact jitted step the
@@ -19,6 +21,17 @@ PIRender (`--peer`): their `FaceGenerator` (config/face.yaml sizes) and `Percept
 from the user's checkout (torchvision's VGG19 built without downloading weights), their trainer's
 loss, Adam and EMA (`util.trainer.accumulate`), timed in fp32, under bf16 autocast, and with the
 generator + loss under `torch.compile` and bf16 autocast. Nothing of theirs is stored here.
+
+ToonTalker (`--family=toontalker`, issue 21): the paper-size model (two 256² generators, two
+StyleGAN2 discriminators) and the trainer's jitted stage step (`trainers/toontalker/program.py`;
+`--stage=stage2` by default: reconstruction in both domains + the analogy constraint in both
+directions, λper = 10 VGG19 pyramid, λm = 20, non-saturating GAN, G and D Adam updates).
+`--batch` is pairs per domain per GPU; one image = one generated 256² image (stage 2 renders 4
+per pair: two reconstructions, two analogy images). The peer is the released PyTorch networks
+(`Generator_trans_w` from the user's OpenTalker/ToonTalker checkout, LIA's `Discriminator` from a
+wyhsirius/LIA checkout of the training code, commit 3f1d865^; torchvision VGG19, random
+weights) running the same losses (`peer_toontalker_step` below), fp32 / bf16 autocast /
+torch.compile.
 
 Every configuration runs in its own process so peak memory is its own. Timing: `--warmup` steps,
 then `--steps` steps between two device synchronisations, median of `--repeats` runs. MFU = the
@@ -58,12 +71,32 @@ def peak_tflops(device_name):
 # ------------------------------------------------------------------------------------------------
 # Ours.
 
+def _compiled_step(program, host_batch, args):
+  """The program's step for `args.stage` compiled on placed inputs: (state, batch, loss_params,
+  rng, step_fn, compiled, compile seconds, matmul/conv FLOPs per device)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from animojax.utils import flops as flops_lib  # pylint: disable=g-import-not-at-top
+  state = jax.jit(program.init, out_shardings=program.state_shardings)(jax.random.key(0))
+  batch = jax.device_put(host_batch, program.data_sharding)
+  loss_params = jax.device_put(program.image_loss.params, program.replicated)
+  rng = jax.device_put(jax.random.key(2), program.replicated)
+  step_fn = program.train_steps[args.stage]
+  start = time.perf_counter()
+  compiled = step_fn.lower(state, batch, loss_params, rng).compile()
+  compile_s = time.perf_counter() - start
+  # Convolution and matmul FLOPs per device, counted on the traced program (XLA's GPU cost model
+  # does not see inside cuDNN calls).
+  flops = flops_lib.matmul_flops(jax.make_jaxpr(step_fn)(state, batch, loss_params, rng))
+  return state, batch, loss_params, rng, step_fn, compiled, compile_s, flops / args.devices
+
+
 def run_ours(args):
+  if args.family == 'toontalker':
+    return run_ours_toontalker(args)
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   from animojax.configs import animo as animo_config  # pylint: disable=g-import-not-at-top
   from animojax.trainers.animo import program as animo_program  # pylint: disable=g-import-not-at-top
-  from animojax.utils import flops as flops_lib  # pylint: disable=g-import-not-at-top
 
   devices = jax.devices()[:args.devices]
   if len(devices) < args.devices:
@@ -78,23 +111,11 @@ def run_ours(args):
   c.mesh = [('data', args.devices)]
   c.sharding_rules = ([('.*', 'fsdp')] if args.sharding == 'fsdp' else [('.*', 'replicate')])
   program = animo_program.build(c)
-  state = jax.jit(program.init, out_shardings=program.state_shardings)(jax.random.key(0))
-  batch = jax.device_put(animo_program.random_batch(c, jax.random.key(1)), program.data_sharding)
-  loss_params = jax.device_put(program.image_loss.params, program.replicated)
-  rng = jax.device_put(jax.random.key(2), program.replicated)
-  step_fn = program.train_steps[args.stage]
-
-  start = time.perf_counter()
-  lowered = step_fn.lower(state, batch, loss_params, rng)
-  compiled = lowered.compile()
-  compile_s = time.perf_counter() - start
+  state, batch, loss_params, rng, step_fn, compiled, compile_s, flops = _compiled_step(
+      program, animo_program.random_batch(c, jax.random.key(1)), args)
   if args.dump_hlo:  # To map the profile's HLO op names to shapes and model source lines.
     with open(args.dump_hlo, 'w') as f:
       f.write(compiled.as_text())
-  # Convolution and matmul FLOPs per device, counted on the traced program (XLA's GPU cost model
-  # does not see inside cuDNN calls).
-  flops = flops_lib.matmul_flops(jax.make_jaxpr(step_fn)(state, batch, loss_params, rng))
-  flops /= args.devices
 
   holder = {'state': state}
 
@@ -126,6 +147,177 @@ def run_ours(args):
       mfu=(flops / median_s / 1e12 / tflops) if (tflops and flops) else None,
       compile_s=compile_s, recompiles=recompiles, losses=losses,
       finite=bool(np.all(np.isfinite(losses))))
+
+
+def run_ours_toontalker(args):
+  import jax  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from animojax.configs import toontalker as tt_config  # pylint: disable=g-import-not-at-top
+  from animojax.trainers.toontalker import program as tt_program  # pylint: disable=g-import-not-at-top
+
+  c = tt_config.get_config('stage=0')
+  c.loss.network = 'vgg19_random'
+  c.loss.num_scales = args.num_scales
+  c.data.image_size = c.model.size = args.size
+  if args.width != 1.0:
+    c.model.width, c.model.ffn_dim = args.width, max(8, int(512 * args.width))
+  c.batch_size = args.batch * args.devices
+  c.compute_dtype = args.policy
+  c.mesh = [('data', args.devices)]
+  c.stage1_steps = 1 if args.stage == 'stage1' else 0
+  c.total_steps = 2
+  program = tt_program.build(c)
+  state, batch, loss_params, rng, step_fn, _, compile_s, flops = _compiled_step(
+      program, tt_program.random_batch(c, jax.random.key(1)), args)
+  holder = {'state': state}
+
+  def one_step():
+    holder['state'], metrics = step_fn(holder['state'], batch, loss_params, rng)
+    return metrics
+
+  losses = [float(one_step().compute()['loss']) for _ in range(args.loss_steps)]
+  median_s, min_s = timing.timed(lambda _: one_step(), lambda _: jax.block_until_ready(
+      holder['state']), warmup=args.warmup, calls=args.steps, repeats=args.repeats)
+  devices = jax.devices()[:args.devices]
+  peak = max((d.memory_stats() or {}).get('peak_bytes_in_use', 0) for d in devices)
+  images = args.batch * args.devices * (4 if args.stage == 'stage2' else 1)
+  name = devices[0].device_kind
+  tflops = peak_tflops(name)
+  return dict(
+      impl='animojax ToonTalker', mode=args.policy, devices=args.devices, device=name,
+      batch_per_gpu=args.batch, images_per_step=images, step_ms=median_s * 1e3,
+      min_step_ms=min_s * 1e3, img_s=images / median_s,
+      img_s_per_gpu=images / median_s / args.devices, peak_gib=peak / 2**30,
+      gflop_per_image=flops * args.devices / images / 1e9,
+      mfu=(flops / median_s / 1e12 / tflops) if (tflops and flops) else None,
+      compile_s=compile_s, losses=losses, finite=bool(np.all(np.isfinite(losses))))
+
+
+def peer_toontalker_step(torch, F, gens, discs, vgg, g_opt, d_opt, batch, *, stage, autocast,
+                         num_scales=4):
+  """One ToonTalker train step on the released PyTorch networks, with our trainer's losses
+  (`animojax/trainers/toontalker/step.py`): returns the generator loss."""
+  real_only = stage == 'stage1'
+  domains = ('real',) if real_only else ('real', 'cartoon')
+  shared = gens['real'].dec  # The real generator's query transformers serve both domains.
+
+  def query(domain, img, source):
+    gen = gens[domain]
+    code, _ = gen.enc2(img)
+    q0 = gen.dec.direction.weight.unsqueeze(1).repeat(1, img.shape[0], 1)
+    layer = shared.transformerlayer_0 if source else shared.transformerlayer_1
+    return layer(q0, code[None], code[None])
+
+  def render(domain, source, query_tokens):
+    gen = gens[domain]
+    was, feats = gen.enc(source)
+    dec, bs = gen.dec, source.shape[0]
+    tokens = lambda m: m.flatten(2).permute(2, 0, 1)
+    q = dec.transformerlayer(query_tokens, tokens(was[0]), tokens(was[0]))
+    q = dec.transformerlayer_t(q, tokens(was[1]), tokens(was[1]))
+    lat = tokens(dec.latlayer1(was[2]))
+    q = dec.transformerlayer_f(q, lat, lat)
+    latent = dec.mlp(q.permute(1, 0, 2).flatten(1)).view(bs, -1, 512)
+    return dec.synthesis(latent, feats)
+
+  def perceptual(x, y):
+    total = 0.0
+    for scale in range(num_scales):
+      if scale:
+        x = F.interpolate(x, scale_factor=0.5, mode='bilinear', align_corners=False)
+        y = F.interpolate(y, scale_factor=0.5, mode='bilinear', align_corners=False)
+      fx, fy = x, y
+      for i, layer in enumerate(vgg):
+        fx, fy = layer(fx), layer(fy)
+        if i in (1, 6, 11, 20, 29):
+          total = total + (fx - fy.detach()).abs().mean()
+        if i == 29:
+          break
+    return total
+
+  with torch.autocast('cuda', dtype=torch.bfloat16, enabled=autocast):
+    loss, fakes = 0.0, {}
+    for d in domains:
+      src, drv = batch[d]
+      fake = render(d, src, query(d, src, True) + query(d, drv, False))
+      loss = loss + (fake - drv).abs().mean() + 10 * perceptual(fake, drv)
+      loss = loss + F.softplus(-discs[d](fake)).mean()
+      fakes[d] = [fake]
+    if not real_only:
+      for d, o in (('cartoon', 'real'), ('real', 'cartoon')):
+        src = batch[d][0]
+        x_a, x_b = batch[o]
+        w_rs, w_ra, w_rb = query(d, src, False), query(o, x_a, False), query(o, x_b, False)
+        x_g = render(d, src, query(d, src, True) + w_rs + w_rb - w_ra)
+        w_rg = query(d, x_g, False)
+        loss = loss + 20 * ((w_rg - w_rs) - (w_rb - w_ra)).abs().mean()
+        loss = loss + F.softplus(-discs[d](x_g)).mean()
+        fakes[d].append(x_g)
+  g_opt.zero_grad(set_to_none=True)
+  loss.backward()
+  g_opt.step()
+  with torch.autocast('cuda', dtype=torch.bfloat16, enabled=autocast):
+    d_loss = 0.0
+    for d in domains:
+      fake = torch.cat(fakes[d]).detach()
+      d_loss = d_loss + F.softplus(-discs[d](batch[d][1])).mean() + F.softplus(
+          discs[d](fake)).mean()
+  d_opt.zero_grad(set_to_none=True)
+  d_loss.backward()
+  d_opt.step()
+  return loss
+
+
+def run_peer_toontalker(args):
+  import torch  # pylint: disable=g-import-not-at-top
+  import torch.nn.functional as F  # pylint: disable=g-import-not-at-top
+  import torchvision  # pylint: disable=g-import-not-at-top
+
+  sys.path.insert(0, os.path.abspath(args.peer))
+  from networks.generator import Generator_trans_w  # pylint: disable=g-import-not-at-top,import-error
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  spec = importlib.util.spec_from_file_location(
+      'lia_discriminator', os.path.join(os.path.abspath(args.peer_lia), 'networks',
+                                        'discriminator.py'))
+  lia_disc = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(lia_disc)
+  torch.backends.cudnn.benchmark = True
+  dev = 'cuda'
+  gens = {d: Generator_trans_w(args.size, 512, 20, 1).to(dev) for d in ('real', 'cartoon')}
+  discs = {d: lia_disc.Discriminator(args.size, 1).to(dev) for d in ('real', 'cartoon')}
+  vgg = torchvision.models.vgg19(weights=None).features.to(dev).eval().requires_grad_(False)
+  g_params = [p for g in gens.values() for p in g.parameters()]
+  d_params = [p for d in discs.values() for p in d.parameters()]
+  g_opt = torch.optim.Adam(g_params, lr=1e-4, betas=(0.0, 0.99**0.8))
+  d_opt = torch.optim.Adam(d_params, lr=1e-4, betas=(0.0, 0.99**(16 / 17)))
+  gen = torch.Generator(device=dev).manual_seed(0)
+  rand = lambda: torch.rand(args.batch, 3, args.size, args.size, device=dev, generator=gen) * 2 - 1
+  batch = {d: (rand(), rand()) for d in ('real', 'cartoon')}
+
+  def one_step():
+    return peer_toontalker_step(torch, F, gens, discs, vgg, g_opt, d_opt, batch,
+                                stage=args.stage, autocast=args.peer_mode != 'fp32',
+                                num_scales=args.num_scales)
+
+  if args.peer_mode == 'bf16_compile':
+    for g in gens.values():
+      g.enc, g.enc2 = torch.compile(g.enc), torch.compile(g.enc2)
+      g.dec.synthesis = torch.compile(g.dec.synthesis)
+    for d in discs.values():
+      d.forward = torch.compile(d.forward)
+  start = time.perf_counter()
+  losses = [float(one_step()) for _ in range(args.loss_steps)]
+  compile_s = time.perf_counter() - start
+  torch.cuda.reset_peak_memory_stats()
+  median_s, min_s = timing.timed(lambda _: one_step(), lambda _: torch.cuda.synchronize(),
+                                 warmup=args.warmup, calls=args.steps, repeats=args.repeats)
+  images = args.batch * (4 if args.stage == 'stage2' else 1)
+  return dict(
+      impl='ToonTalker (PyTorch)', mode=args.peer_mode, devices=1,
+      device=torch.cuda.get_device_name(), batch_per_gpu=args.batch, images_per_step=images,
+      step_ms=median_s * 1e3, min_step_ms=min_s * 1e3, img_s=images / median_s,
+      img_s_per_gpu=images / median_s, peak_gib=torch.cuda.max_memory_allocated() / 2**30,
+      gflop_per_image=float('nan'), mfu=None, compile_s=compile_s, losses=losses)
 
 
 def _op_kind(name):
@@ -281,7 +473,7 @@ def child_command(args, **overrides):
   cmd = [sys.executable, os.path.abspath(__file__), '--child']
   values = {**vars(args), **overrides}
   for key in ('batch', 'size', 'num_scales', 'steps', 'warmup', 'repeats', 'loss_steps', 'stage',
-              'remat', 'sharding', 'peer', 'profile', 'dump_hlo'):
+              'remat', 'sharding', 'peer', 'profile', 'dump_hlo', 'family', 'width', 'peer_lia'):
     cmd.append(f'--{key}={values[key]}')
   for key in ('policy', 'devices', 'peer_mode'):
     if key in overrides:
@@ -331,7 +523,15 @@ def main():
   parser.add_argument('--batch', type=int, default=32, help='images per generator call per GPU')
   parser.add_argument('--size', type=int, default=256)
   parser.add_argument('--num_scales', type=int, default=4)
-  parser.add_argument('--stage', default='gen', choices=('warp', 'gen'))
+  parser.add_argument('--family', default='animo', choices=('animo', 'toontalker'))
+  parser.add_argument('--stage', default='',
+                      help="animo: 'warp' | 'gen' (default); toontalker: 'stage1' | 'stage2' "
+                      '(default)')
+  parser.add_argument('--width', type=float, default=1.0,
+                      help='toontalker: channel width factor (1.0 = paper; CPU checks only)')
+  parser.add_argument('--peer_lia', default='',
+                      help='toontalker peer: a wyhsirius/LIA checkout at 3f1d865^ (its '
+                      'networks/discriminator.py)')
   parser.add_argument('--remat', default='none')
   parser.add_argument('--sharding', default='replicate', choices=('replicate', 'fsdp'))
   parser.add_argument('--steps', type=int, default=10)
@@ -346,9 +546,11 @@ def main():
   parser.add_argument('--policy', default='float32', help=argparse.SUPPRESS)
   parser.add_argument('--peer_mode', default='', help=argparse.SUPPRESS)
   args = parser.parse_args()
+  if not args.stage:
+    args.stage = 'stage2' if args.family == 'toontalker' else 'gen'
   if args.child:
     if args.peer_mode:
-      result = run_peer(args)
+      result = run_peer_toontalker(args) if args.family == 'toontalker' else run_peer(args)
     else:
       args.devices = int(args.devices)
       result = run_ours(args)
@@ -365,11 +567,12 @@ def main():
       results.append(run_child(child_command(args, peer_mode=mode)))
       print(json.dumps(results[-1]), flush=True)
   print(table(results))
-  ours = [r for r in results if r.get('impl') == 'animojax' and r['devices'] == 1]
-  peers = [r for r in results if r.get('impl') == 'PIRender']
+  ours = [r for r in results if r.get('impl', '').startswith('animojax') and r['devices'] == 1]
+  peers = [r for r in results if r.get('impl') in ('PIRender', 'ToonTalker (PyTorch)')]
   for r in ours:
     for p in peers:
-      print(f'animojax {r["mode"]} / PIRender {p["mode"]}: {r["img_s"] / p["img_s"]:.2f}x img/s')
+      print(f'{r["impl"]} {r["mode"]} / {p["impl"]} {p["mode"]}: '
+            f'{r["img_s"] / p["img_s"]:.2f}x img/s')
   base = {r['mode']: r['img_s_per_gpu'] for r in results
           if r.get('impl') == 'animojax' and r['devices'] == 1}
   for r in results:

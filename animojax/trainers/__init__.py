@@ -16,7 +16,7 @@ package exports:
 
 import importlib
 
-FAMILIES = ('animo', 'translate')
+FAMILIES = ('animo', 'toontalker', 'translate')
 
 
 def get(name):

@@ -65,10 +65,12 @@ def reenact(generate, params, batch, data_config):
 
 
 def sample_grid(results, max_rows=4):
-  """One PNG: per direction, rows of source | driving | warped | generated | ground truth."""
+  """One PNG: per direction, rows of source | driving | warped (when the model has one) |
+  generated | ground truth."""
   blocks = []
   for r in results.values():
-    cols = [r['source'], r['driving'], r['warp'], r['fake']]
+    cols = [r['source'], r['driving']] + ([r['warp']] if r.get('warp') is not None else [])
+    cols.append(r['fake'])
     cols.append(r['target'] if r['target'] is not None else np.ones_like(r['fake']))
     blocks.append(images.grid(cols, max_rows=max_rows))
   return np.concatenate(blocks, axis=0)
@@ -92,7 +94,7 @@ def _frechet(pred_features, target_features):
     return None
 
 
-def evaluate(generate, params, batches, data_config, suite=None):
+def evaluate(generate, params, batches, data_config, suite=None, reenact_fn=None):
   """Mean score per direction, for the model and the copy-source baseline.
 
   Args:
@@ -100,15 +102,18 @@ def evaluate(generate, params, batches, data_config, suite=None):
     batches: iterable of test batches (`pipeline.make_dataset` items).
     data_config: `config.data` (to render synthetic ground truth).
     suite: a `MetricSuite`; default L1/PSNR/SSIM only.
+    reenact_fn: `(generate, params, batch, data_config) -> {direction: {'source', 'fake',
+      'target', ...}}`; default `reenact` (AniMo's pose-driven directions).
 
   Returns:
     `{direction: {'model' | 'copy_source': {metric: value}}}`. FID compares all outputs of a
     direction with all its ground-truth images (None if it cannot be computed).
   """
   suite = suite or metric_suite.MetricSuite(names=METRICS)
+  reenact_fn = reenact_fn or reenact
   sums, counts, features = {}, {}, {}
   for batch in batches:
-    for name, r in reenact(generate, params, batch, data_config).items():
+    for name, r in reenact_fn(generate, params, batch, data_config).items():
       target = r['target']
       for who, pred in zip(WHO, (r['fake'], r['source'])):
         scores = suite.no_reference(pred)

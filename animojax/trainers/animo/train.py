@@ -162,12 +162,13 @@ def train_and_evaluate(config, workdir):
   return state
 
 
-def evaluate_workdir(config, workdir, generate, params, step, suite=None):
+def evaluate_workdir(config, workdir, generate, params, step, suite=None, reenact_fn=None):
   """Scores all reenactment directions on `config.eval.num_pairs` test pairs.
 
   Every process computes the whole table (the generator runs on all of them); process 0 writes
   eval.json and eval.md. `suite` defaults to every metric whose weights are present (`metric_suite.load_for_config`);
-  the skipped ones are listed in eval.md/eval.json with the reason.
+  the skipped ones are listed in eval.md/eval.json with the reason. `reenact_fn` runs the
+  directions (default: AniMo's, see `animo_eval.evaluate`; ToonTalker passes its own).
   """
   suite = suite or metric_suite.load_for_config(config.eval)
   batch_size = config.eval.batch_size
@@ -176,7 +177,7 @@ def evaluate_workdir(config, workdir, generate, params, step, suite=None):
                              seed=config.seed + 2, process_index=0, process_count=1,
                              distinct_frames=True)
   table = animo_eval.evaluate(generate, params, (ds[i] for i in range(num_batches)), config.data,
-                             suite)
+                             suite, reenact_fn=reenact_fn)
   if multihost.is_main():
     report = animo_eval.write_report(workdir, step, table, num_batches * batch_size,
                                      suite.skipped)
