@@ -194,7 +194,7 @@ def test_compile_check_flag_errors_exit_2(flag, expected, monkeypatch, capsys):
     (['--config=animo:nosuch'], "--config: ValueError: Unknown config argument 'nosuch'"),
     (['--config=animo:demo', '--config.batch_size=abc'], 'flag --config.batch_size=abc: '),
     (['--config=animo:demo', '--bogus=1'], "Unknown command line flag 'bogus'"),
-    (['--config=nosuch'], "Unknown config 'nosuch'; known configs: ['animo']"),
+    (['--config=nosuch'], "Unknown config 'nosuch'; known configs: ['animo', "),
     (['--config=/missing/cfg.py'], "--config: cannot load the config file ([Errno 2] No such "
      "file or directory: '/missing/cfg.py')"),
     (['--config={tmp}/broken.py'], '--config: {tmp}/broken.py:1: invalid syntax'),
