@@ -43,6 +43,9 @@ def test_fsdp_rules_cut_per_device_state_and_report_says_fit_or_not():
   assert 'DOES NOT FIT' in compile_check.format_report(report, replicated['total'] // 2)
 
 
+# Slow (a CPU compile in a new process): the TPU CLI test below covers the command's "does not fit"
+# exit, and test_fsdp_rules_cut_per_device_state_and_report_says_fit_or_not the CPU report.
+@pytest.mark.slow
 def test_cli_exits_nonzero_when_the_step_does_not_fit():
   proc = _run_cli(_TINY, '--devices=2', '--device_memory=1MiB', '--stages=warp',
                   '--config.batch_size=2')

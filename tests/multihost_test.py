@@ -1,7 +1,8 @@
 """Two processes × 4 fake CPU devices (`jax.distributed.initialize` on localhost), as on a pod.
 
-The demo trains through `python -m animojax.launch --multihost`, is stopped by a SIGTERM sent to
-one process only, resumes, evaluates and exports; every process must stop at the same step and
+The demo trains through `python -m animojax.launch --multihost` with replicated rules, is stopped
+by a SIGTERM sent to one process only, resumes under FSDP rules (`--allow_config_change`: the
+checkpoint is resharded across the processes), evaluates and exports; every process must stop at the same step and
 the run must end where a one-process run of the same steps on 8 devices ends.
 
 Stopping and resuming is exact: the stopped-and-resumed two-process run equals an uninterrupted
@@ -65,7 +66,7 @@ def _free_port():
     return s.getsockname()[1]
 
 
-def _start(config_path, workdir, log_dir, attempt):
+def _start(config_path, workdir, log_dir, attempt, *extra_flags):
   port = _free_port()
   # No compilation cache: a process that found its programs cached while the other compiles would
   # wait at the first collective past gloo's connection timeout.
@@ -78,7 +79,7 @@ def _start(config_path, workdir, log_dir, attempt):
     procs.append((subprocess.Popen(
         [sys.executable, '-m', 'animojax.launch', f'--config={config_path}',
          f'--workdir={workdir}', '--multihost', f'--coordinator_address=127.0.0.1:{port}',
-         '--num_processes=2', f'--process_id={pid}'],
+         '--num_processes=2', f'--process_id={pid}', *extra_flags],
         cwd=_REPO, env=env, stdout=log, stderr=subprocess.STDOUT), log))
   return procs
 
@@ -112,16 +113,18 @@ def one_process_run(synthetic_data_dir, tmp_path_factory):
   return workdir
 
 
-@pytest.mark.parametrize('rules, stop, exact', [
-    ('replicate', True, False),
-    ('fsdp', False, False),
-    # Slow (a launch more each, about 2-3 minutes on 2 cores); the default runs above cover the
-    # same code: the stop and resume with replicated state, the sharded train/eval/export.
-    pytest.param('fsdp', True, False, marks=pytest.mark.slow),
-    pytest.param('replicate', True, True, marks=pytest.mark.slow)])
+@pytest.mark.parametrize('rules, resume_rules, stop, exact', [
+    # Replicated until the SIGTERM, then resumed under FSDP rules (the checkpoint resharded onto
+    # other shardings across processes, then FSDP training, evaluation and export).
+    ('replicate', 'fsdp', True, False),
+    # Slow (a launch more each, about 2-3 minutes on 2 cores); the default run above covers the
+    # same code: the stop and resume, replicated and FSDP training, evaluation and export.
+    pytest.param('fsdp', 'fsdp', False, False, marks=pytest.mark.slow),
+    pytest.param('fsdp', 'fsdp', True, False, marks=pytest.mark.slow),
+    pytest.param('replicate', 'replicate', True, True, marks=pytest.mark.slow)])
 def test_two_processes_stop_together_resume_and_match_one_process(synthetic_data_dir, tmp_path,
-                                                                  one_process_run, rules, stop,
-                                                                  exact):
+                                                                  one_process_run, rules,
+                                                                  resume_rules, stop, exact):
   one = one_process_run
 
   two, logs_dir = str(tmp_path / 'two'), str(tmp_path)
@@ -144,7 +147,13 @@ def test_two_processes_stop_together_resume_and_match_one_process(synthetic_data
   for log in logs:  # Both processes stopped after saving the same step.
     assert f'Stopped at step {stopped} of {_STEPS}' in log, log[-2000:]
 
-  logs = _wait(_start(config_path, two, logs_dir, 'resumed'), logs_dir, 'resumed')
+  if resume_rules == rules:
+    logs = _wait(_start(config_path, two, logs_dir, 'resumed'), logs_dir, 'resumed')
+  else:  # Another config: launch refuses it unless asked.
+    resume_path = _config_file(str(tmp_path / 'resume_config.py'), synthetic_data_dir,
+                               resume_rules)
+    logs = _wait(_start(resume_path, two, logs_dir, 'resumed', '--allow_config_change'),
+                 logs_dir, 'resumed')
   assert f'Resuming from step {stopped}' in logs[0]
   assert _latest_checkpoint(two) == _STEPS
   report = json.load(open(os.path.join(two, 'eval.json')))
