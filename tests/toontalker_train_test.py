@@ -48,6 +48,10 @@ def test_configs():
     tt_config.get_config('stage=3')
 
 
+# Slow on CI's 2 cores (the stage-2 step compiles for minutes); kept out of the default run to
+# hold CI under 20 minutes. Known gap: no default test trains ToonTalker (the model, converter
+# and configs are covered by default); a smaller test model is the fix.
+@pytest.mark.slow
 @pytest.mark.integration
 def test_stage2_steps_resume_and_export(synthetic_data_dir, tmp_path):
   workdir = str(tmp_path / 'run')
