@@ -66,6 +66,9 @@ def _run_cli(*args):
                         capture_output=True, text=True, check=False, timeout=900)
 
 
+# Slow (two TPU compiles): the TPU CLI test compiles the warp stage for v5e:2x2 by default; this one
+# adds the gen stage and the collective count. Kept out of the default run for CI's 20 minutes.
+@pytest.mark.slow
 def test_tpu_steps_fit_and_move_only_the_gradients():
   """Both stages compile for a v5e:2x2 with the TPU compiler, fit, and the warps stay on each
   chip's rows (`ops.batch_local` uses shard_map there): the only traffic is the gradient

@@ -26,6 +26,8 @@ def test_bfloat16_policy_tracks_float32_and_keeps_float32_state():
   assert dtypes == {jnp.dtype(jnp.float32)}
 
 
+# Slow (two more compiles of the step); kept out of the default run for CI's 20 minutes.
+@pytest.mark.slow
 def test_remat_changes_memory_not_results():
   reference, _, _ = run_steps(program_config(), 'warp', 2)
   rematted, _, _ = run_steps(program_config(remat='all'), 'warp', 2)

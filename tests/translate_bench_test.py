@@ -24,7 +24,9 @@ def _run(method, policy):
 # U-GAT-IT's step (4 discriminators, 6 generator passes) takes minutes to compile on 2 cores; its
 # networks are covered by the default parity tests, the step by this slow variant and its demo.
 @pytest.mark.parametrize('method,policy', [
-    ('cyclegan', 'bfloat16'), pytest.param('ugatit', 'float32', marks=pytest.mark.slow)])
+    # Slow (the benchmark's own step compile); the trainer's step is tested in translate_train_test.
+    pytest.param('cyclegan', 'bfloat16', marks=pytest.mark.slow),
+    pytest.param('ugatit', 'float32', marks=pytest.mark.slow)])
 def test_benchmark_child_runs_the_trainers_step(method, policy):
   result = _run(method, policy)
   assert result['impl'] == 'animojax' and result['mode'] == policy
