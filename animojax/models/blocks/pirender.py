@@ -22,13 +22,14 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from animojax.models.blocks import initializers
 from animojax.ops import conv as conv_ops
 from animojax.ops import conv_transpose as conv_transpose_ops
 
 # Negative slope of every LeakyReLU in PIRenderer/AniMo.
 LRELU_SLOPE = 0.1
 # The papers initialise every Conv/Linear weight with N(0, 0.02) and every bias with 0.
-WEIGHT_INIT = nnx.initializers.normal(stddev=0.02)
+WEIGHT_INIT = initializers.normal_init(0.02)
 BIAS_INIT = nnx.initializers.zeros_init()
 NORM_EPS = 1e-5
 

@@ -35,6 +35,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from animojax.models.blocks import initializers
+
 BLUR_KERNEL = (1, 3, 3, 1)
 LRELU_SLOPE = 0.2
 LRELU_GAIN = math.sqrt(2.0)
@@ -42,7 +44,7 @@ _DN = ('NHWC', 'HWIO', 'NHWC')  # Convolution layouts.
 
 
 def standard_normal(key, shape, dtype=jnp.float32):
-  return jax.random.normal(key, shape, dtype)
+  return initializers.normal(key, shape, dtype)
 
 
 def _zero_insert(x: jax.Array, axis: int, up: int) -> jax.Array:

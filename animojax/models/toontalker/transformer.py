@@ -23,6 +23,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from animojax.models.blocks import initializers
+
 LN_EPS = 1e-5
 
 
@@ -31,7 +33,7 @@ def torch_linear_init(fan_in: int):
   bound = 1.0 / math.sqrt(fan_in)
 
   def init(key, shape, dtype=jnp.float32):
-    return jax.random.uniform(key, shape, dtype, -bound, bound)
+    return initializers.uniform(key, shape, dtype, -bound, bound)
 
   return init
 
@@ -48,7 +50,7 @@ class MultiheadAttention(nnx.Module):
     if d_model % num_heads:
       raise ValueError(f'd_model {d_model} is not divisible by num_heads {num_heads}.')
     bound = math.sqrt(6.0 / (d_model + 3 * d_model))
-    self.in_proj_weight = nnx.Param(jax.random.uniform(
+    self.in_proj_weight = nnx.Param(initializers.uniform(
         rngs.params(), (d_model, 3 * d_model), jnp.float32, -bound, bound))
     self.in_proj_bias = nnx.Param(jnp.zeros((3 * d_model,)))
     self.out_proj = nnx.Linear(d_model, d_model, kernel_init=torch_linear_init(d_model),

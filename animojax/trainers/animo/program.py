@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from animojax.losses import perceptual
+from animojax.models.blocks import initializers
 from animojax.models.animo import animo as animo_model
 from animojax.ops import kernels
 from animojax.trainers.animo import state as animo_state
@@ -111,7 +112,7 @@ def random_batch(config, rng) -> dict[str, dict[str, jax.Array]]:
       if name == 'identity':
         out[domain][name] = jnp.arange(spec.shape[0], dtype=spec.dtype)
       elif name.endswith('pose'):
-        out[domain][name] = 0.1 * jax.random.normal(key, spec.shape, spec.dtype)
+        out[domain][name] = 0.1 * initializers.normal(key, spec.shape, spec.dtype)
       else:
-        out[domain][name] = jax.random.uniform(key, spec.shape, spec.dtype, -1.0, 1.0)
+        out[domain][name] = initializers.uniform(key, spec.shape, spec.dtype, -1.0, 1.0)
   return out

@@ -8,13 +8,26 @@ import os
 
 from absl import logging
 import grain
+import jax
 import orbax.checkpoint as ocp
+
+# Orbax splits each replicated array's save across its replicas (on CPU and TPU), slicing every
+# array on every device: one small compiled program per shape and device, seconds at the first
+# save (112 programs, 3.7 s for the tiny test model on 8 CPU devices) for arrays too small to
+# profit. Arrays under 1 MiB per replica are written whole by one replica; larger ones (the paper
+# models' convolution kernels and their Adam moments on a pod) are still split.
+MIN_BYTES_FOR_REPLICA_PARALLEL_SAVE = 1 << 20
 
 
 class Checkpointer:
   """Saves/restores {'state': pytree, 'data': grain iterator} under `workdir/checkpoints`."""
 
   def __init__(self, workdir, *, keep=3, every=1000):
+    # Global: Orbax's standard handler reads its type handlers from the global registry only.
+    ocp.type_handlers.register_type_handler(
+        jax.Array, ocp.type_handlers.ArrayHandler(
+            min_slice_bytes_for_replica_parallel=MIN_BYTES_FOR_REPLICA_PARALLEL_SAVE),
+        override=True)
     self.directory = os.path.join(os.path.abspath(workdir), 'checkpoints')
     self.every = every
     self.manager = ocp.CheckpointManager(

@@ -13,6 +13,7 @@ import optax
 
 from animojax.data import pipeline
 from animojax.losses import perceptual
+from animojax.models.blocks import initializers
 from animojax.ops import kernels
 from animojax.trainers.common import precision
 from animojax.trainers.common import program as common_program
@@ -105,5 +106,5 @@ def random_batch(config, rng):
     out[d] = {}
     for name, spec in fields.items():
       rng, key = jax.random.split(rng)
-      out[d][name] = jax.random.uniform(key, spec.shape, spec.dtype, -1.0, 1.0)
+      out[d][name] = initializers.uniform(key, spec.shape, spec.dtype, -1.0, 1.0)
   return out

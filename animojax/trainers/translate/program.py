@@ -14,6 +14,7 @@ from flax import nnx
 import jax
 import jax.numpy as jnp
 
+from animojax.models.blocks import initializers
 from animojax.trainers.common import nonfinite
 from animojax.trainers.common import program as common_program
 from animojax.trainers.translate import optim
@@ -129,7 +130,7 @@ def random_batch(config, rng):
     for name, spec in fields.items():
       rng, key = jax.random.split(rng)
       if len(spec.shape) == 4:  # image, paired
-        out[domain][name] = jax.random.uniform(key, spec.shape, spec.dtype, -1.0, 1.0)
+        out[domain][name] = initializers.uniform(key, spec.shape, spec.dtype, -1.0, 1.0)
       else:
-        out[domain][name] = 10.0 * jax.random.normal(key, spec.shape, spec.dtype)
+        out[domain][name] = 10.0 * initializers.normal(key, spec.shape, spec.dtype)
   return out
