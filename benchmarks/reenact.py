@@ -288,8 +288,10 @@ def main(argv=None):
       '|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|'] + rows)
   print(table)
   if args.append:
-    with open(args.append, encoding='utf-8') as f:
-      text = f.read()
+    text = ''
+    if os.path.exists(args.append):
+      with open(args.append, encoding='utf-8') as f:
+        text = f.read()
     with open(args.append, 'a', encoding='utf-8') as f:
       if HEADING not in text:
         f.write(f'\n{HEADING}\n\n`python benchmarks/reenact.py`: {n} frames of a 256² clip; '

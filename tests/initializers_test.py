@@ -7,7 +7,7 @@ import pytest
 from animojax.models.blocks import initializers
 
 
-@pytest.mark.parametrize('shape', [(7,), (3, 5), (4, 4, 3, 8), (1, 2, 3, 4, 5)])
+@pytest.mark.parametrize('shape', [(7,), (3, 5), (2, 3, 1, 2)])
 def test_flat_draws_equal_jax_random(shape):
   key = jax.random.key(3)
   np.testing.assert_array_equal(initializers.normal(key, shape), jax.random.normal(key, shape))

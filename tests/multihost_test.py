@@ -32,14 +32,14 @@ from tests.helpers import tiny_config
 pytestmark = [pytest.mark.devices(8), pytest.mark.integration]
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_STEPS = 12
+_STEPS = 6  # tiny_config's: its programs are the ones tests/train_test.py compiles (cached).
 _RULES = {'replicate': [('.*', 'replicate')],
           'fsdp': [('.*kernel', 'fsdp'), ('.*', 'replicate')]}
 
 
 def _config(data_dir, rules):
   c = tiny_config(data_dir, total_steps=_STEPS, warp_steps=_STEPS // 2, log_every=1,
-                  checkpoint_every=4, sample_every=_STEPS, sharding_rules=_RULES[rules])
+                  checkpoint_every=2, sample_every=_STEPS, sharding_rules=_RULES[rules])
   c.eval.num_pairs = 8
   return c
 
@@ -53,7 +53,7 @@ def _config_file(path, data_dir, rules):
 def get_config(arg=None):
   del arg
   c = tiny_config({data_dir!r}, total_steps={_STEPS}, warp_steps={_STEPS // 2}, log_every=1,
-                  checkpoint_every=4, sample_every={_STEPS}, sharding_rules={_RULES[rules]!r})
+                  checkpoint_every=2, sample_every={_STEPS}, sharding_rules={_RULES[rules]!r})
   c.eval.num_pairs = 8
   return c
 ''')
@@ -134,7 +134,7 @@ def test_two_processes_stop_together_resume_and_match_one_process(synthetic_data
     _check_against_one_process(one, two, _config(synthetic_data_dir, rules).optim.lr)
     return
   procs = _start(config_path, two, logs_dir, 'first')
-  # SIGTERM to process 1 alone once training runs (the first checkpoint is written at step 4).
+  # SIGTERM to process 1 alone once training runs (the first checkpoint is written at step 2).
   deadline = time.time() + 300
   while _latest_checkpoint_or_none(two) is None and time.time() < deadline:
     if any(p.poll() is not None for p, _ in procs):
@@ -143,7 +143,7 @@ def test_two_processes_stop_together_resume_and_match_one_process(synthetic_data
   procs[1][0].send_signal(signal.SIGTERM)
   logs = _wait(procs, logs_dir, 'first')
   stopped = _latest_checkpoint(two)
-  assert 4 <= stopped < _STEPS, logs[1][-2000:]
+  assert 2 <= stopped < _STEPS, logs[1][-2000:]
   for log in logs:  # Both processes stopped after saving the same step.
     assert f'Stopped at step {stopped} of {_STEPS}' in log, log[-2000:]
 

@@ -7,7 +7,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from animojax.ops import batch_local
 from animojax.ops import kernels
 from animojax.ops import warp
 from tests import torch_reference_animo as tref
@@ -138,10 +137,9 @@ def test_batch_sharded_grid_sample_stays_on_each_device(implementation, mesh_sha
 
 @pytest.mark.devices(8)
 @pytest.mark.parametrize('mesh_shape', [(8,), (2, 4)])
-def test_shard_map_path_of_batch_local_stays_on_each_device(monkeypatch, mesh_shape):
-  """The TPU mechanism (shard_map over 'data', used where custom_partitioning cannot compile),
-  forced on the CPU: no cross-device traffic and the single-device values."""
-  monkeypatch.setattr(batch_local, 'CUSTOM_PARTITIONING_PLATFORMS', ('gpu', 'cuda', 'rocm'))
+def test_shard_map_path_of_batch_local_stays_on_each_device(mesh_shape):
+  """The mechanism of programs that know their mesh (shard_map over 'data'; the trainers' steps
+  and every TPU program): no cross-device traffic and the single-device values."""
   rng = np.random.default_rng(8)
   image = rng.normal(size=(16, 6, 5, 3)).astype(np.float32)
   grid = rng.uniform(-1.2, 1.2, size=(16, 4, 7, 2)).astype(np.float32)

@@ -6,14 +6,21 @@ batch-sharded mesh it would gather the whole batch onto every device, run the op
 slice the result. `batch_local` runs the function unchanged on each device's rows instead, with
 one of two mechanisms:
 
-* CPU and GPU meshes: `custom_partitioning` tells the partitioner the truth (every operand and
-  result split along its leading axis the way the first operand is, every other axis whole), so
-  it follows whatever batch sharding the operands arrive with (replicating when uneven).
-* Other meshes (TPU): `jax.shard_map` over the mesh's 'data' axis, the axis every batch is
-  sharded along (`utils.sharding.batch_sharding`). custom_partitioning's rule is a Python
-  callback that only the compilers jaxlib runs in-process can call; libtpu's SPMD partitioner has
-  no emitter for it and fails with "Custom emitter for CustomSPMDPartitioning not found" (also
-  when compiling ahead of time for a TPU topology on a CPU host).
+* When the traced program's mesh is known (`kernels.traced_mesh`: the trainers' steps, arguments
+  carrying a NamedSharding): `jax.shard_map` over the mesh's 'data' axis, the axis every batch is
+  sharded along (`utils.sharding.batch_sharding`).
+* Otherwise, on CPU and GPU: `custom_partitioning`, which tells the partitioner the truth (every
+  operand and result split along its leading axis the way the first operand is, every other
+  axis whole), so it follows whatever batch sharding the operands arrive with (replicating when
+  uneven).
+
+shard_map comes first because custom_partitioning cannot be cached: its custom call carries the
+id of a Python object in its backend config, so a program holding one gets another HLO hash in
+every process and never hits JAX's persistent compilation cache (every restart of a training job
+recompiled its steps; measured 2026-12-03). It also works on TPUs, where custom_partitioning does
+not: its rule is a Python callback that only the compilers jaxlib runs in-process can call;
+libtpu's SPMD partitioner has no emitter for it and fails with "Custom emitter for
+CustomSPMDPartitioning not found" (also when compiling ahead of time for a TPU topology).
 
 On one device, or a batch the data axis does not divide, the function is inlined. Under
 `jax.vmap` the mapped axis is folded into the batch (the op is per row, so that is exact).
@@ -32,8 +39,6 @@ from jax.sharding import PartitionSpec as P
 
 from animojax.ops import kernels
 
-# Platforms whose compilers call custom_partitioning's Python rules during SPMD partitioning.
-CUSTOM_PARTITIONING_PLATFORMS = ('cpu', 'gpu', 'cuda', 'rocm')
 # The mesh axis every batch is sharded along (`utils.sharding.batch_sharding`).
 BATCH_AXIS = 'data'
 
@@ -136,9 +141,6 @@ def batch_local(fn: Callable, sharding_rule: str, static_argnums: tuple[int, ...
   def apply(*args):
     static = tuple(args[i] for i in static_argnums)
     arrays = [a for i, a in enumerate(args) if i not in static_argnums]
-    mesh = kernels.traced_mesh(arrays[0])
-    use_shard_map = (mesh is not None and mesh.abstract_device is not None and
-                     mesh.abstract_device.platform not in CUSTOM_PARTITIONING_PLATFORMS)
-    return with_static(static, mesh if use_shard_map else None)(*arrays)
+    return with_static(static, kernels.traced_mesh(arrays[0]))(*arrays)
 
   return apply

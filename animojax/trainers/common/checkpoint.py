@@ -4,6 +4,7 @@ One thin wrapper so that a later move to Orbax's v1 API touches this file only. 
 asynchronous (training continues while arrays are written); `close()` waits for the last one.
 """
 
+import functools
 import os
 
 from absl import logging
@@ -19,15 +20,20 @@ import orbax.checkpoint as ocp
 MIN_BYTES_FOR_REPLICA_PARALLEL_SAVE = 1 << 20
 
 
+@functools.cache
+def _register_array_handler():
+  # Global: Orbax's standard handler reads its type handlers from the global registry only.
+  ocp.type_handlers.register_type_handler(
+      jax.Array, ocp.type_handlers.ArrayHandler(
+          min_slice_bytes_for_replica_parallel=MIN_BYTES_FOR_REPLICA_PARALLEL_SAVE),
+      override=True)
+
+
 class Checkpointer:
   """Saves/restores {'state': pytree, 'data': grain iterator} under `workdir/checkpoints`."""
 
   def __init__(self, workdir, *, keep=3, every=1000):
-    # Global: Orbax's standard handler reads its type handlers from the global registry only.
-    ocp.type_handlers.register_type_handler(
-        jax.Array, ocp.type_handlers.ArrayHandler(
-            min_slice_bytes_for_replica_parallel=MIN_BYTES_FOR_REPLICA_PARALLEL_SAVE),
-        override=True)
+    _register_array_handler()
     self.directory = os.path.join(os.path.abspath(workdir), 'checkpoints')
     self.every = every
     self.manager = ocp.CheckpointManager(
