@@ -27,34 +27,40 @@ import pytest
 
 from animojax.trainers.animo import train as trainer
 from animojax.utils import tree as tree_util
+from tests.conftest import FAST_COMPILE_XLA_FLAGS
 from tests.helpers import tiny_config
 
 pytestmark = [pytest.mark.devices(8), pytest.mark.integration]
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_STEPS = 6  # tiny_config's: its programs are the ones tests/train_test.py compiles (cached).
+# tiny_config's 6 steps, all in the full stage (one step program to compile per launch; the
+# warp-only stage adds no multi-host path).
+_STEPS = 6
 _RULES = {'replicate': [('.*', 'replicate')],
           'fsdp': [('.*kernel', 'fsdp'), ('.*', 'replicate')]}
 
 
 def _config(data_dir, rules):
-  c = tiny_config(data_dir, total_steps=_STEPS, warp_steps=_STEPS // 2, log_every=1,
+  c = tiny_config(data_dir, total_steps=_STEPS, warp_steps=0, log_every=1,
                   checkpoint_every=2, sample_every=_STEPS, sharding_rules=_RULES[rules])
   c.eval.num_pairs = 8
+  c.eval.metrics = ('l1', 'ssim')
   return c
 
 
 def _config_file(path, data_dir, rules):
   """A config file for the launcher holding the same settings as `_config`."""
   with open(path, 'w') as f:
-    f.write(f'''from tests.helpers import tiny_config
+    f.write(f'''from tests.conftest import FAST_COMPILE_XLA_FLAGS
+from tests.helpers import tiny_config
 
 
 def get_config(arg=None):
   del arg
-  c = tiny_config({data_dir!r}, total_steps={_STEPS}, warp_steps={_STEPS // 2}, log_every=1,
+  c = tiny_config({data_dir!r}, total_steps={_STEPS}, warp_steps=0, log_every=1,
                   checkpoint_every=2, sample_every={_STEPS}, sharding_rules={_RULES[rules]!r})
   c.eval.num_pairs = 8
+  c.eval.metrics = ('l1', 'ssim')
   return c
 ''')
   return path
@@ -71,7 +77,7 @@ def _start(config_path, workdir, log_dir, attempt, *extra_flags):
   # No compilation cache: a process that found its programs cached while the other compiles would
   # wait at the first collective past gloo's connection timeout.
   env = dict(os.environ, JAX_PLATFORMS='cpu', PYTHONPATH=_REPO,
-             XLA_FLAGS='--xla_force_host_platform_device_count=4')
+             XLA_FLAGS='--xla_force_host_platform_device_count=4 ' + FAST_COMPILE_XLA_FLAGS)
   env.pop('JAX_COMPILATION_CACHE_DIR', None)
   procs = []
   for pid in range(2):

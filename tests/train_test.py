@@ -18,6 +18,8 @@ from animojax.trainers.animo import state as animo_state
 from animojax.trainers.animo import step as animo_step
 from animojax.trainers.common import workdir as workdir_lib
 from animojax.utils import tree as tree_util
+from tests.helpers import program_config
+from tests.helpers import run_steps
 from tests.helpers import tiny_config
 
 pytestmark = pytest.mark.integration  # Trains or runs the CLIs end to end.
@@ -156,22 +158,17 @@ def test_config_resume_continues_another_run_and_the_workdir_checkpoint_wins(
 
 
 @pytest.mark.devices(8)
-def test_eight_devices_with_fsdp_rules_give_the_same_loss_as_one(synthetic_data_dir, tmp_path):
-  # Losses, not raw parameters, are compared: biases in front of an instance norm get gradients
-  # that are pure rounding noise, which Adam turns into full-size (and so device-count
-  # dependent) steps; they cannot change any output. (8 devices with replicated rules: the
-  # one-process reference of tests/multihost_test.py.)
-  losses, states = {}, {}
+def test_eight_devices_with_fsdp_rules_give_the_same_loss_as_one():
+  # The program alone (the trainer's FSDP checkpointing, resharding, evaluation and export run
+  # in tests/multihost_test.py). Losses, not raw parameters, are compared: biases in front of an
+  # instance norm get gradients that are pure rounding noise, which Adam turns into full-size
+  # (and so device-count dependent) steps; they cannot change any output.
+  losses = {}
   for n, rules in ((1, [('.*', 'replicate')]), (8, [('.*kernel', 'fsdp'), ('.*', 'replicate')])):
-    config = tiny_config(synthetic_data_dir, total_steps=3, warp_steps=3, log_every=1,
-                         sample_every=0, mesh=[('data', n)], export_at_end=False,
-                         sharding_rules=rules)
-    config.eval.num_pairs = 0
-    states[n] = trainer.train_and_evaluate(config, str(tmp_path / f'dev{n}'))
-    losses[n] = [r['loss'] for r in _metrics(str(tmp_path / f'dev{n}'))]
-  assert len(losses[1]) == 3
+    losses[n], state, _ = run_steps(program_config(mesh=[('data', n)], sharding_rules=rules),
+                                    'warp', 3)
   np.testing.assert_allclose(losses[1], losses[8], rtol=1e-5)
-  kernels = [x for k, x in tree_util.flatten_with_names(states[8]['params']).items()
+  kernels = [x for k, x in tree_util.flatten_with_names(state['params']).items()
              if k.endswith('kernel') and x.shape[-1] % 8 == 0]
   assert kernels and all(len(x.sharding.device_set) == 8 and not x.sharding.is_fully_replicated
                          for x in kernels)
