@@ -51,8 +51,7 @@ def _config(data_dir, rules):
 def _config_file(path, data_dir, rules):
   """A config file for the launcher holding the same settings as `_config`."""
   with open(path, 'w') as f:
-    f.write(f'''from tests.conftest import FAST_COMPILE_XLA_FLAGS
-from tests.helpers import tiny_config
+    f.write(f'''from tests.helpers import tiny_config
 
 
 def get_config(arg=None):
