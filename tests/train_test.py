@@ -247,7 +247,7 @@ def test_vgg19_loss_from_a_converted_file_trains(synthetic_data_dir, tmp_path):
   config.eval.num_pairs = 0
   config.loss.network = 'vgg19'
   config.loss.vgg19_weights = weights
-  config.loss.num_scales = 3  # 64² images leave no room for a 4th VGG19 scale.
+  config.loss.num_scales = 1  # The pyramid's other scales are the same code on smaller images.
   trainer.train_and_evaluate(config, str(tmp_path / 'w'))
   row = _metrics(str(tmp_path / 'w'))[-1]
   assert np.isfinite(row['loss']) and row['anime_style'] > 0
