@@ -39,6 +39,7 @@ from animojax.nets import faceboxes
 from animojax.posemap import mapping
 from animojax.trainers.animo import state as animo_state
 from animojax.trainers.animo import step as animo_step
+from animojax.utils import images
 
 DIRECTIONS = ('anime<-human', 'human<-human', 'human<-anime', 'anime<-anime')
 # A human source is cropped to a square this many times the detector box's larger side, centred on
@@ -136,10 +137,6 @@ def to_model(images_uint8) -> np.ndarray:
   return np.asarray(images_uint8, np.float32) / 127.5 - 1.0
 
 
-def to_uint8(images) -> np.ndarray:
-  return np.clip(np.round((np.asarray(images, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
-
-
 def crop_box(image: np.ndarray, box) -> np.ndarray:
   """Crops (x0, y0, x1, y1) in pixels, padding with white outside the image."""
   x0, y0, x1, y1 = (int(round(v)) for v in box)
@@ -216,7 +213,8 @@ class Reenactor:
     self.source = resize(crop, generator.image_size)
     self.source_motion = source_motion(crop, self.source_domain, generator, self.capture)
     self.relative, self.smoothing = relative, smoothing
-    self._first = self._previous = self._motion = self._source_on_device = None
+    self._source_on_device = jnp.asarray(to_model(self.source))
+    self._first = self._previous = self._motion = None
     self.missing = 0
 
   def __call__(self, frame_rgb: np.ndarray) -> np.ndarray:
@@ -237,8 +235,6 @@ class Reenactor:
     else:
       motion = self._motion
     self._motion = motion
-    if self._source_on_device is None:
-      self._source_on_device = jnp.asarray(to_model(self.source))
     return np.asarray(_uint8_frames_jit(self.generator.generate, self.generator.params,
                                         self._source_on_device, motion[None].astype(np.float32),
                                         self.source_domain))[0]
@@ -267,10 +263,10 @@ def source_motion(crop: np.ndarray, domain: str, generator: Generator,
 
 
 def _uint8_frames(generate, params, source, motions, domain):
-  """The generator on `source` [S, S, 3] for each motion, as RGB uint8 (as `to_uint8`)."""
+  """The generator on `source` [S, S, 3] for each motion, as RGB uint8."""
   out = generate(params, jnp.broadcast_to(source, (len(motions),) + source.shape), motions,
                  domain=domain)['fake_image']
-  return jnp.clip(jnp.round((out.astype(jnp.float32) + 1.0) * 127.5), 0, 255).astype(jnp.uint8)
+  return images.to_uint8_jax(out)
 
 
 _uint8_frames_jit = jax.jit(_uint8_frames, static_argnames=('generate', 'domain'))

@@ -2,6 +2,7 @@
 
 import os
 
+import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
@@ -9,6 +10,11 @@ from PIL import Image
 def to_uint8(images):
   """[-1, 1] float images -> uint8."""
   return np.clip(np.round((np.asarray(images, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def to_uint8_jax(images):
+  """`to_uint8` in jax.numpy, for jitted programs (the same values)."""
+  return jnp.clip(jnp.round((images.astype(jnp.float32) + 1.0) * 127.5), 0, 255).astype(jnp.uint8)
 
 
 def grid(columns, *, max_rows=8, pad=2):

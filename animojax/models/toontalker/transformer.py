@@ -30,12 +30,7 @@ LN_EPS = 1e-5
 
 def torch_linear_init(fan_in: int):
   """PyTorch's default nn.Linear / nn.Conv2d init: U(±1/sqrt(fan_in)) for weights and biases."""
-  bound = 1.0 / math.sqrt(fan_in)
-
-  def init(key, shape, dtype=jnp.float32):
-    return initializers.uniform(key, shape, dtype, -bound, bound)
-
-  return init
+  return initializers.uniform_init(1.0 / math.sqrt(fan_in))
 
 
 def torch_linear(in_features: int, out_features: int, *, rngs: nnx.Rngs) -> nnx.Linear:
