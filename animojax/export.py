@@ -17,6 +17,7 @@ import jax
 import ml_collections
 
 from animojax import trainers
+from animojax.models.blocks import initializers
 from animojax.trainers.animo import state as animo_state
 from animojax.trainers.common import checkpoint
 from animojax.utils import cli
@@ -62,7 +63,8 @@ def export(workdir, out, weights='ema'):
 
 def load_model(npz_path, model_config):
   """Rebuilds an AniMo module from an exported .npz (shapes checked against the config)."""
-  model = nnx.eval_shape(lambda: animo_state.build_model(dict(model_config), nnx.Rngs(0)))
+  model = nnx.eval_shape(
+      lambda: animo_state.build_model(dict(model_config), initializers.KeyStream(0)))
   graphdef, state = nnx.split(model)
   reference = nnx.to_pure_dict(state)
   params = tree_util.restore_like(tree_util.load_npz_flat(npz_path), reference)

@@ -51,6 +51,8 @@ from animojax.data import coeffs
 from animojax.data import video
 from animojax.mocap import capture as capture_lib
 from animojax.posemap import mapping
+from animojax.utils import background
+from animojax.utils import cli
 
 CAPTURE_BATCH = 32
 
@@ -174,7 +176,7 @@ def driving_motion(path, kind, driving_domain, generator, capture, batch=CAPTURE
              if os.path.isdir(path) else [path])
     return _mat_motion(paths, generator.pose_dim), 0
   captured = []
-  frames = iter_driving_frames(path)
+  frames = background.prefetch(iter_driving_frames(path))  # Decoding ahead, in a thread.
   with tqdm.tqdm(desc='capture', unit='frame') as bar:
     while True:
       chunk = [f for _, f in zip(range(batch), frames)]
@@ -315,9 +317,11 @@ def run(*, source, driving, out=None, frames_dir=None, workdir=None, params=None
   panels = None
   if side_by_side:
     if kind in ('video', 'frames'):
-      panels = iter_driving_frames(driving, generator.image_size)
+      panels = background.prefetch(iter_driving_frames(driving, generator.image_size))
     else:
       panels = iter(())
+  # Encoding runs in a thread behind the generator (PyAV releases the GIL), so the two overlap.
+  encoder = background.InOrder()
   try:
     with tqdm.tqdm(total=len(motion), desc='generate', unit='frame') as bar:
       for image in reenactor.generate_all(generator, src, motion, source_domain, batch_size,
@@ -328,9 +332,11 @@ def run(*, source, driving, out=None, frames_dir=None, workdir=None, params=None
           if drive_frame is not None:
             row.insert(1, drive_frame)
           image = np.concatenate(row, axis=1)
-        writer.add(image)
+        encoder.submit(writer.add, image)
+    encoder.join()
     writer.close()
   except BaseException:
+    encoder.cancel()
     writer.abort()
     raise
   return {'frames': len(motion), 'missing': missing, 'fps': float(video_fps), 'audio': audio}
@@ -354,7 +360,7 @@ def _parse_crop(text):
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)  # Checkpoint restore logs every step at INFO.
-  try:
+  with cli.user_errors('reenact'):  # One line naming the input (exit 1); bugs keep tracebacks.
     summary = run(source=FLAGS.source, driving=FLAGS.driving, out=FLAGS.out,
                   frames_dir=FLAGS.frames_dir, workdir=FLAGS.workdir, params=FLAGS.params,
                   config=FLAGS.config, direction=FLAGS.direction, absolute=FLAGS.absolute,
@@ -362,9 +368,6 @@ def main(argv):
                   crop=_parse_crop(FLAGS.crop), bfm=FLAGS.bfm, fps=FLAGS.fps,
                   batch_size=FLAGS.batch_size, weights=FLAGS.weights,
                   tddfa_weights=FLAGS.tddfa_weights)
-  except (ValueError, FileNotFoundError) as e:
-    print(f'reenact: error: {e}', file=sys.stderr)
-    return 2
   where = ' and '.join(p for p in (FLAGS.out, FLAGS.frames_dir) if p)
   print(f'Wrote {summary["frames"]} frames at {summary["fps"]:g} fps to {where}'
         + (' (with the driving audio)' if summary['audio'] else '') + '.')

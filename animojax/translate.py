@@ -13,12 +13,13 @@ not part of this tool).
 """
 
 import os
-import sys
 
 from absl import app
 from absl import flags
 import numpy as np
 from PIL import Image
+
+from animojax.utils import cli
 
 EXTENSIONS = ('.png', '.jpg', '.jpeg', '.webp', '.bmp')
 
@@ -98,13 +99,10 @@ def main(argv):
   del argv
   from animojax.utils import logs  # pylint: disable=g-import-not-at-top
   logs.quiet_library_logs()
-  try:
+  with cli.user_errors('translate'):  # One line naming the input (exit 1); bugs keep tracebacks.
     files = list_inputs(FLAGS.input)
     written = translate_files(FLAGS.workdir, files, FLAGS.out, direction=FLAGS.direction,
                               batch_size=FLAGS.batch_size, angle_deg=FLAGS.angle)
-  except (ValueError, FileNotFoundError) as e:
-    print(f'translate: {e}', file=sys.stderr)
-    sys.exit(2)
   print(f'Wrote {len(written)} translations ({FLAGS.direction}) to {FLAGS.out}.')
 
 

@@ -787,20 +787,25 @@ def test_every_row_of_the_table_has_a_test():
 
 def test_translate_inputs_missing_empty_corrupt_and_a_workdir_of_another_family(tmp_path):
   from animojax import translate as translate_cli  # pylint: disable=g-import-not-at-top
-  with pytest.raises(FileNotFoundError, match=r"--input '.*nope' does not exist"):
+  from animojax.utils import cli  # pylint: disable=g-import-not-at-top
+  with pytest.raises(FileNotFoundError, match=r"--input '.*nope' does not exist") as error:
     translate_cli.list_inputs(str(tmp_path / 'nope'))
+  assert cli.is_user_error(error.value)  # The command prints these as one line.
   (tmp_path / 'empty').mkdir()
-  with pytest.raises(ValueError, match='holds no image'):
+  with pytest.raises(ValueError, match='holds no image') as error:
     translate_cli.list_inputs(str(tmp_path / 'empty'))
+  assert cli.is_user_error(error.value)
   (tmp_path / 'zero.png').write_bytes(b'')
   (tmp_path / 'text.png').write_bytes(b'not a png at all')
   for name in ('zero.png', 'text.png'):
-    with pytest.raises(ValueError, match=rf'{name}: not a readable image'):
+    with pytest.raises(ValueError, match=rf'{name}: not a readable image') as error:
       translate_cli.load_image(str(tmp_path / name), 64)
+    assert cli.is_user_error(error.value)
   animo_run = tmp_path / 'animo_run'
   animo_run.mkdir()
   (animo_run / 'config.json').write_text(json.dumps({'trainer': 'animo'}))
-  with pytest.raises(ValueError, match='is not a translation run'):
+  with pytest.raises(ValueError, match='is not a translation run') as error:
     translate_cli.translate_files(str(animo_run), [str(tmp_path / 'text.png')],
                                   str(tmp_path / 'out'))
+  assert cli.is_user_error(error.value)
   assert not (tmp_path / 'out').exists()

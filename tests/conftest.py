@@ -63,14 +63,49 @@ def shared_file(*parts):
   return path
 
 
+def _once_per_session(tmp_path_factory, name, build):
+  """Path of a folder that `build(path)` fills once per test session, shared by the test
+  workers: the first worker to ask builds it under a file lock, the others wait and read it."""
+  import shutil  # pylint: disable=g-import-not-at-top
+  import filelock  # pylint: disable=g-import-not-at-top
+  root = tmp_path_factory.getbasetemp()
+  if os.environ.get('PYTEST_XDIST_WORKER'):
+    root = root.parent  # Above the workers' own folders: the same for all of them.
+  path, done = root / name, root / f'{name}.done'
+  with filelock.FileLock(str(root / f'{name}.lock')):
+    if not done.exists():
+      shutil.rmtree(path, ignore_errors=True)  # A failed attempt's leftovers (a run would resume).
+      build(str(path))
+      done.write_text('')
+  return str(path)
+
+
 @pytest.fixture(scope='session')
 def synthetic_data_dir(tmp_path_factory):
-  """A TFDS data_dir holding the 64² synthetic datasets, built once per test session."""
+  """A TFDS data_dir holding the 64² synthetic datasets (read only)."""
   from animojax.data import sources  # pylint: disable=g-import-not-at-top
-  data_dir = str(tmp_path_factory.mktemp('tfds'))
-  for name in ('synthetic_heads/anime_64', 'synthetic_heads/human_64'):
-    sources.get_builder(name, data_dir)
-  return data_dir
+
+  def build(data_dir):
+    for name in ('synthetic_heads/anime_64', 'synthetic_heads/human_64'):
+      sources.get_builder(name, data_dir)
+
+  return _once_per_session(tmp_path_factory, 'tfds', build)
+
+
+@pytest.fixture(scope='session')
+def tiny_run(synthetic_data_dir, tmp_path_factory):
+  """Workdir of `helpers.tiny_run_config`'s run (replicated over the 8 fake devices), trained
+  once per test session (read only)."""
+  import sys  # pylint: disable=g-import-not-at-top
+  from animojax.trainers.animo import train as trainer  # pylint: disable=g-import-not-at-top
+  from tests import helpers  # pylint: disable=g-import-not-at-top
+
+  def train(workdir):
+    trainer.train_and_evaluate(helpers.tiny_run_config(synthetic_data_dir), workdir)
+    # Building the data, training, logging, checkpointing and exporting never needs TensorFlow.
+    assert 'tensorflow' not in sys.modules
+
+  return _once_per_session(tmp_path_factory, 'tiny_run', train)
 
 
 def assert_close(actual, expected, rtol):

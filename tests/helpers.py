@@ -28,6 +28,23 @@ def tiny_config(data_dir, **overrides):
   return c
 
 
+# The shared trained run (conftest's `tiny_run` fixture) and the multi-host test's runs: 6 steps,
+# all in the full stage (one step program to compile per launch), a checkpoint every 2 steps,
+# samples, L1/SSIM evaluation and export at the end.
+TINY_RUN_STEPS = 6
+SHARDING_RULES = {'replicate': [('.*', 'replicate')],
+                  'fsdp': [('.*kernel', 'fsdp'), ('.*', 'replicate')]}
+
+
+def tiny_run_config(data_dir, rules='replicate'):
+  c = tiny_config(data_dir, total_steps=TINY_RUN_STEPS, warp_steps=0, log_every=1,
+                  checkpoint_every=2, sample_every=TINY_RUN_STEPS,
+                  sharding_rules=SHARDING_RULES[rules])
+  c.eval.num_pairs = 8
+  c.eval.metrics = ('l1', 'ssim')
+  return c
+
+
 def program_config(**overrides):
   """The demo config with TINY_MODEL at 16² (for compiling and stepping the program alone)."""
   c = animo_config.get_config('demo')

@@ -73,6 +73,8 @@ def test_embedded_fit_explains_the_expression_frame_by_frame(weights):
   batched = fitter.expression(exp)
   swapped = fitter.expression(exp[::-1])[::-1]  # Each frame's fit is its own.
   np.testing.assert_allclose(swapped, batched, rtol=1e-4, atol=1e-5)
+  # Through the precomputed linear map, as the least-squares solve itself gives it.
+  np.testing.assert_allclose(batched, fitter.solve_expression(exp), rtol=1e-4, atol=1e-5)
   shift = np.einsum('lck,nk->nlc', fitter.source_model.exp_basis, exp) * fitter.face_ratio
   fitted = np.einsum('lck,nk->nlc', fitter.model.exp_basis, batched)
   residual = np.sqrt(np.mean((fitted - shift) ** 2)) / np.sqrt(np.mean(shift ** 2))

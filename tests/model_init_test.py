@@ -18,6 +18,7 @@ import pytest
 import torch
 
 from animojax.convert import animo_torch
+from animojax.models.blocks import initializers
 from animojax.trainers.animo import optim
 from animojax.trainers.animo import state as animo_state
 from animojax.trainers.animo import train as trainer
@@ -82,10 +83,10 @@ def _save_lightning(nets, path, legacy=False):
 @pytest.fixture(scope='module')
 def model_parts():
   """(graphdef, pure-dict params) of the tiny AniMo, initialised in one compiled program."""
-  abstract = nnx.eval_shape(lambda: animo_state.build_model(TINY, nnx.Rngs(0)))
+  abstract = nnx.eval_shape(lambda: animo_state.build_model(TINY, initializers.KeyStream(0)))
   graphdef, _ = nnx.split(abstract)
   init = jax.jit(lambda key: nnx.to_pure_dict(
-      nnx.state(animo_state.build_model(TINY, nnx.Rngs(key)))))
+      nnx.state(animo_state.build_model(TINY, initializers.KeyStream(key)))))
   return graphdef, init
 
 

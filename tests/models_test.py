@@ -22,6 +22,7 @@ import animojax.models.animo as animo_package
 from animojax.convert import animo_torch
 from animojax.models.animo import animo
 from animojax.models.animo import editing
+from animojax.models.blocks import initializers
 from animojax.models.blocks import pirender as layers
 from animojax.models.animo import motion
 from animojax.models.animo import warping
@@ -291,7 +292,7 @@ def test_animo_matches_torch_reference_end_to_end(tiny_model):
 
 
 def test_paper_variant_parameter_count_matches_torch_and_256_shapes():
-  abstract = nnx.eval_shape(lambda: animo.AniMo(variant='paper', rngs=nnx.Rngs(0)))
+  abstract = nnx.eval_shape(lambda: animo.AniMo(variant='paper', rngs=initializers.KeyStream(0)))
   graphdef, state = nnx.split(abstract)
   counts = {name: sum(int(np.prod(x.shape)) for x in jax.tree.leaves(state[name]))
             for name in ('motion', 'warp_anime', 'warp_human', 'edit_anime', 'edit_human')}
@@ -388,7 +389,7 @@ def test_edit_prefixes_and_filter_select_the_editing_nets(tiny_model):
 
 
 def test_warping_net_drops_a_fourth_channel_before_warping():
-  net = nnx.eval_shape(lambda: warping.WarpingNet(4, 16, 4, 8, rngs=nnx.Rngs(0)))
+  net = nnx.eval_shape(lambda: warping.WarpingNet(4, 16, 4, 8, rngs=initializers.KeyStream(0)))
   graphdef, state = nnx.split(net)
   out = jax.eval_shape(lambda state, x, z: nnx.merge(graphdef, state)(x, z), state,
                        jnp.zeros((1, 32, 32, 4)), jnp.zeros((1, 16)))

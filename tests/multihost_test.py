@@ -1,16 +1,16 @@
 """Two processes × 4 fake CPU devices (`jax.distributed.initialize` on localhost), as on a pod.
 
-The demo trains through `python -m animojax.launch --multihost` with replicated rules, is stopped
-by a SIGTERM sent to one process only, resumes under FSDP rules (`--allow_config_change`: the
-checkpoint is resharded across the processes), evaluates and exports; every process must stop at the same step and
-the run must end where a one-process run of the same steps on 8 devices ends.
+`helpers.tiny_run_config` trains through `python -m animojax.launch --multihost` with replicated
+rules, is stopped by a SIGTERM sent to one process only, resumes under FSDP rules
+(`--allow_config_change`: the checkpoint is resharded across the processes), evaluates and
+exports; every process must stop at the same step and the run must end where the same run in one
+process on 8 devices (conftest's shared `tiny_run`) ends.
 
 Stopping and resuming is exact: the stopped-and-resumed two-process run equals an uninterrupted
 two-process run bit for bit (the `slow` variant checks it; measured on 2026-12-03). Against one
-process, the runs read the same global
-batches, but the gradient all-reduce sums in another order across processes (gloo) than within
-one, and Adam's first steps move every parameter whose gradient is rounding noise by a full
-learning rate (measured: the demo's losses agree to 1e-7 for 3 steps, then drift by up to 1%).
+process, the runs read the same global batches, but the gradient all-reduce sums in another
+order across processes (gloo) than within one, and Adam's first steps move every parameter whose
+gradient is rounding noise by a full learning rate (measured: the demo's losses agree to 1e-7 for 3 steps, then drift by up to 1%).
 So the first steps' losses must agree to float32 rounding, the rest to what that drift allows.
 """
 
@@ -25,42 +25,26 @@ import time
 import numpy as np
 import pytest
 
-from animojax.trainers.animo import train as trainer
 from animojax.utils import tree as tree_util
+from tests import helpers
 from tests.conftest import FAST_COMPILE_XLA_FLAGS
-from tests.helpers import tiny_config
 
 pytestmark = [pytest.mark.devices(8), pytest.mark.integration]
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# tiny_config's 6 steps, all in the full stage (one step program to compile per launch; the
-# warp-only stage adds no multi-host path).
-_STEPS = 6
-_RULES = {'replicate': [('.*', 'replicate')],
-          'fsdp': [('.*kernel', 'fsdp'), ('.*', 'replicate')]}
-
-
-def _config(data_dir, rules):
-  c = tiny_config(data_dir, total_steps=_STEPS, warp_steps=0, log_every=1,
-                  checkpoint_every=2, sample_every=_STEPS, sharding_rules=_RULES[rules])
-  c.eval.num_pairs = 8
-  c.eval.metrics = ('l1', 'ssim')
-  return c
+_STEPS = helpers.TINY_RUN_STEPS
+_LR = helpers.tiny_run_config('').optim.lr
 
 
 def _config_file(path, data_dir, rules):
-  """A config file for the launcher holding the same settings as `_config`."""
+  """A config file for the launcher holding `helpers.tiny_run_config(data_dir, rules)`."""
   with open(path, 'w') as f:
-    f.write(f'''from tests.helpers import tiny_config
+    f.write(f'''from tests.helpers import tiny_run_config
 
 
 def get_config(arg=None):
   del arg
-  c = tiny_config({data_dir!r}, total_steps={_STEPS}, warp_steps=0, log_every=1,
-                  checkpoint_every=2, sample_every={_STEPS}, sharding_rules={_RULES[rules]!r})
-  c.eval.num_pairs = 8
-  c.eval.metrics = ('l1', 'ssim')
-  return c
+  return tiny_run_config({data_dir!r}, {rules!r})
 ''')
   return path
 
@@ -110,14 +94,6 @@ def _latest_checkpoint(workdir):
   return max(steps) if steps else None
 
 
-@pytest.fixture(scope='module')
-def one_process_run(synthetic_data_dir, tmp_path_factory):
-  """The reference: the same steps in this (one) process on its 8 devices."""
-  workdir = str(tmp_path_factory.mktemp('one_process'))
-  trainer.train_and_evaluate(_config(synthetic_data_dir, 'replicate'), workdir)
-  return workdir
-
-
 @pytest.mark.parametrize('rules, resume_rules, stop, exact', [
     # Replicated until the SIGTERM, then resumed under FSDP rules (the checkpoint resharded onto
     # other shardings across processes, then FSDP training, evaluation and export).
@@ -128,15 +104,15 @@ def one_process_run(synthetic_data_dir, tmp_path_factory):
     pytest.param('fsdp', 'fsdp', True, False, marks=pytest.mark.slow),
     pytest.param('replicate', 'replicate', True, True, marks=pytest.mark.slow)])
 def test_two_processes_stop_together_resume_and_match_one_process(synthetic_data_dir, tmp_path,
-                                                                  one_process_run, rules,
+                                                                  tiny_run, rules,
                                                                   resume_rules, stop, exact):
-  one = one_process_run
+  one = tiny_run  # The reference: the same steps in one process on its 8 devices.
 
   two, logs_dir = str(tmp_path / 'two'), str(tmp_path)
   config_path = _config_file(str(tmp_path / 'multihost_config.py'), synthetic_data_dir, rules)
   if not stop:
     _wait(_start(config_path, two, logs_dir, 'only'), logs_dir, 'only')
-    _check_against_one_process(one, two, _config(synthetic_data_dir, rules).optim.lr)
+    _check_against_one_process(one, two, _LR)
     return
   procs = _start(config_path, two, logs_dir, 'first')
   # SIGTERM to process 1 alone once training runs (the first checkpoint is written at step 2).
@@ -175,7 +151,7 @@ def test_two_processes_stop_together_resume_and_match_one_process(synthetic_data
     for k in a:
       np.testing.assert_array_equal(b[k], a[k], err_msg=k)
 
-  _check_against_one_process(one, two, _config(synthetic_data_dir, rules).optim.lr)
+  _check_against_one_process(one, two, _LR)
 
 
 def _check_against_one_process(one, two, lr):

@@ -17,11 +17,14 @@ import scipy.io
 from animojax import reenact
 from animojax import reenactor
 from animojax.convert import tddfa as tddfa_convert
+from animojax.data import building
 from animojax.mocap import capture
 from animojax.trainers.animo import state as animo_state
+from animojax.utils import cli
 from animojax.utils import tree as tree_util
 from tests import conftest
 from tests import helpers
+from tfds_builders.voxceleb_3dmm import voxceleb_3dmm_dataset_builder as vox
 
 pytestmark = pytest.mark.integration
 SIZE = 32
@@ -161,8 +164,9 @@ def test_bad_input_gets_one_clear_message_and_no_output(files, change, message):
     args[key] = value if '<-' in value else str(root / value)
   if 'config' in change:  # Load the model from the files, as the command does.
     args.update(generator=None, params=files['params'])
-  with pytest.raises((ValueError, FileNotFoundError), match=message):
+  with pytest.raises((ValueError, FileNotFoundError), match=message) as error:
     _run(files, **args)
+  assert cli.is_user_error(error.value)  # The command prints it as one line, no traceback.
   assert not os.path.exists(root / 'bad.mp4')
   assert not [n for n in os.listdir(root) if n.startswith('tmp')]
 
@@ -174,8 +178,9 @@ def test_command_line_error_has_no_traceback(files, tmp_path):
        f'--driving={files["root"] / "clip.mp4"}', f'--out={tmp_path / "x.mp4"}'],
       capture_output=True, text=True, check=False, timeout=300,
       env={**os.environ, 'PYTHONPATH': _REPO, 'JAX_PLATFORMS': 'cpu'})
-  assert result.returncode == 2, result.stderr
-  assert 'reenact: error:' in result.stderr and 'Traceback' not in result.stderr
+  assert result.returncode == 1, result.stderr
+  assert 'reenact: ' in result.stderr and 'cannot decode the image' in result.stderr
+  assert 'Traceback' not in result.stderr
   assert not os.path.exists(tmp_path / 'x.mp4')
 
 
@@ -198,3 +203,27 @@ def test_labelling_raw_videos_for_voxceleb_3dmm(files, tmp_path):
   np.testing.assert_array_equal(coeff[:, :80], 0)  # No identity: only the motion is captured.
   np.testing.assert_array_equal(coeff[2, 80:144], coeff[1, 80:144])  # The blank frame holds.
   np.testing.assert_array_equal(scipy.io.loadmat(report['written'][0])['no_face'].ravel(), [2])
+
+
+def test_voxceleb_capture_config_labels_raw_videos_while_building(files, tmp_path):
+  from animojax.mocap import label  # pylint: disable=g-import-not-at-top
+  from animojax.mocap import motion  # pylint: disable=g-import-not-at-top
+  images = tmp_path / 'vox' / 'images' / 'train'
+  images.mkdir(parents=True)  # Raw videos only: no 3dmm/ folder.
+  os.link(files['root'] / 'clip.mp4', images / 'id001#a.mp4')
+  os.link(files['root'] / 'blank.mp4', images / 'id002#b.mp4')
+  builder = building.prepare(vox.Builder, 'capture_64', manual_dir=tmp_path / 'vox',
+                             data_dir=tmp_path / 'data', name='capture_64_test',
+                             tddfa_weights=files['tddfa'], skip_bad_examples=True)
+  assert builder.info.metadata['coeff_source'] == 'capture: embedded model'
+  skipped = builder.info.metadata['skipped']['train']
+  assert skipped['count'] == 1 and 'id002#b.mp4' in skipped['first'][0]  # No face at all.
+  examples = building.read_split(builder, 'train')
+  assert [int(e['frame']) for e in examples] == [0, 1, 2, 3, 4]
+  expected = label.label_video(str(images / 'id001#a.mp4'), files['capturer'],
+                               motion.make_fitter('embedded', files['capturer'].weights))
+  np.testing.assert_allclose(np.stack([e['coeff'] for e in examples]), expected['coeff'],
+                             rtol=1e-5, atol=1e-6)
+  assert all(np.isnan(e['crop']).all() and e['image'].shape == (64, 64, 3) for e in examples)
+  with pytest.raises(ValueError, match='folders layout'):
+    vox.VoxCelebConfig(name='x', capture=True, layout='lmdb')

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from animojax.convert import toontalker_torch
+from animojax.models.blocks import initializers
 from animojax.models.blocks import stylegan2
 from animojax.models.toontalker import encoder
 from animojax.models.toontalker import toontalker
@@ -105,7 +106,7 @@ def test_discriminator_matches_released():
   disc = ref.randomize(ref.Discriminator(SIZE, WIDTH), seed=3).eval()
   flat = toontalker_torch.convert_state_dict(disc.state_dict())
   ours = _load(lambda: stylegan2.Discriminator(SIZE, encoder.channel_table(WIDTH),
-                                               rngs=nnx.Rngs(0)), flat)
+                                               rngs=initializers.KeyStream(0)), flat)
   x = _images(6, n=8)
   with torch.no_grad():
     want = disc(_nchw(x))[:, 0].numpy()

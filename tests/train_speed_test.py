@@ -16,8 +16,10 @@ from tests.helpers import run_steps
 
 
 def test_bfloat16_policy_tracks_float32_and_keeps_float32_state():
-  fp32, _, _ = run_steps(program_config(), 'gen', 4)
-  bf16, state, _ = run_steps(program_config(compute_dtype='bfloat16'), 'gen', 4)
+  # On one device: the policy is per device, and 8 fake ones compile and run more slowly.
+  one_device = [('data', 1)]
+  fp32, _, _ = run_steps(program_config(mesh=one_device), 'gen', 4)
+  bf16, state, _ = run_steps(program_config(mesh=one_device, compute_dtype='bfloat16'), 'gen', 4)
   # bf16 rounds activations to 8 bits of mantissa: the losses agree to ~1%, not to fp32 digits.
   np.testing.assert_allclose(bf16, fp32, rtol=0.03)
   assert bf16[-1] < bf16[0]
@@ -95,25 +97,35 @@ def test_data_parallel_step_moves_only_the_gradients(compute_dtype):
 def test_both_domains_through_one_loss_pass_give_each_domains_terms(stage):
   """reenactment_loss batches both domains through the loss network; each term must equal
   PIRender's per-domain formula computed with separate loss calls."""
-  config = program_config()
+  config = program_config(mesh=[('data', 1)])
   config.loss.network, config.loss.num_scales = 'vgg19_random', 1
   program = animo_program.build(config)
-  state = program.init(jax.random.key(0))
-  batch = animo_program.random_batch(config, jax.random.key(1))
-  loss, params = program.image_loss, program.image_loss.params
-  generator = animo_step.make_generator(program.graphdef, stage=stage)
-  total, terms = animo_step.reenactment_loss(generator, state['params'], loss, params, batch,
-                                             stage=stage, loss_config=config.loss)
+  loss, generator = program.image_loss, animo_step.make_generator(program.graphdef, stage=stage)
+
+  @jax.jit  # One program: op by op, the VGG19 passes take several times longer on CPUs.
+  def both_ways(loss_params, state, batch):
+    together = animo_step.reenactment_loss(generator, state['params'], loss, loss_params, batch,
+                                           stage=stage, loss_config=config.loss)
+    apart = {}
+    for domain in animo_step.DOMAINS:
+      inputs, poses, targets = animo_step.swap_pairs(batch[domain])
+      out = generator(state['params'], inputs, poses, domain)
+      apart[f'{domain}_warp'], _ = loss(loss_params, out['warp_image'], targets, num_scales=1)
+      if stage == 'gen':
+        apart[f'{domain}_final_loss'], aux = loss(loss_params, out['fake_image'], targets,
+                                                  num_scales=1, style_weight=250.0)
+        apart[f'{domain}_final'], apart[f'{domain}_style'] = aux['perceptual'], aux['style']
+    return together, apart
+
+  (total, terms), apart = both_ways(program.image_loss.params, program.init(jax.random.key(0)),
+                                    animo_program.random_batch(config, jax.random.key(1)))
   expected_total = 0.0
   for domain in animo_step.DOMAINS:
-    inputs, poses, targets = animo_step.swap_pairs(batch[domain])
-    out = generator(state['params'], inputs, poses, domain)
-    warp, _ = loss(params, out['warp_image'], targets, num_scales=1)
-    np.testing.assert_allclose(terms[f'{domain}_warp'], warp, rtol=1e-5)
-    expected_total += 2.5 * warp
+    np.testing.assert_allclose(terms[f'{domain}_warp'], apart[f'{domain}_warp'], rtol=1e-5)
+    expected_total += 2.5 * apart[f'{domain}_warp']
     if stage == 'gen':
-      final, aux = loss(params, out['fake_image'], targets, num_scales=1, style_weight=250.0)
-      np.testing.assert_allclose(terms[f'{domain}_final'], aux['perceptual'], rtol=1e-5)
-      np.testing.assert_allclose(terms[f'{domain}_style'], aux['style'], rtol=1e-5)
-      expected_total += 4.0 * final
+      for term in ('final', 'style'):
+        np.testing.assert_allclose(terms[f'{domain}_{term}'], apart[f'{domain}_{term}'],
+                                   rtol=1e-5)
+      expected_total += 4.0 * apart[f'{domain}_final_loss']
   np.testing.assert_allclose(total, expected_total, rtol=1e-5)

@@ -16,6 +16,7 @@ from flax import nnx
 
 from animojax.convert import cyclegan_torch
 from animojax.convert import ugatit_torch
+from animojax.models.blocks import initializers
 from animojax.models.translate import cyclegan
 from animojax.models.translate import ugatit
 from animojax.utils import tree as tree_utils
@@ -54,7 +55,7 @@ def test_resnet_generator_matches_pytorch(tmp_path):
   conversion = _saved_and_converted(torch_net, tmp_path, 'latest_net_G_A.pth')
   assert conversion.layout == 'cyclegan_G' and not conversion.unconverted
   model = nnx.eval_shape(lambda: cyclegan.ResnetGenerator(3, 3, ngf=4, num_blocks=2,
-                                                          rngs=nnx.Rngs(0)))
+                                                          rngs=initializers.KeyStream(0)))
   graphdef, params = _load(model, conversion.params)
   x = np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 3)).astype(np.float32)
   ours = _apply(graphdef, params, jnp.asarray(x))
@@ -70,7 +71,7 @@ def test_patch_discriminator_matches_pytorch(tmp_path):
   conversion = _saved_and_converted(torch_net, tmp_path, 'latest_net_D_A.pth')
   assert conversion.layout == 'cyclegan_D'
   model = nnx.eval_shape(lambda: cyclegan.PatchDiscriminator(3, ndf=4, num_layers=3,
-                                                             rngs=nnx.Rngs(0)))
+                                                             rngs=initializers.KeyStream(0)))
   graphdef, params = _load(model, conversion.params)
   x = np.random.default_rng(1).uniform(-1, 1, (2, 32, 32, 3)).astype(np.float32)
   ours = _apply(graphdef, params, jnp.asarray(x))
@@ -114,7 +115,7 @@ def test_ugatit_generator_matches_pytorch(tmp_path, light):
         p.copy_(torch.rand(p.shape, generator=torch.Generator().manual_seed(3)))
   flat = _ugatit_flat(torch_net, 'genA2B', tmp_path)
   model = nnx.eval_shape(lambda: ugatit.Generator(2, 2, image_size=16, light=light,
-                                                  rngs=nnx.Rngs(0)))
+                                                  rngs=initializers.KeyStream(0)))
   graphdef, params = _load(model, flat)
   x = np.random.default_rng(2).uniform(-1, 1, (2, 16, 16, 3)).astype(np.float32)
   ours = _apply(graphdef, params, jnp.asarray(x))
@@ -139,7 +140,7 @@ def test_ugatit_discriminator_matches_pytorch(tmp_path, training):
     torch_net.train()(torch.zeros(1, 3, 32, 32))
   torch_net.train(training)
   flat = _ugatit_flat(torch_net, 'disLA', tmp_path)
-  model = nnx.eval_shape(lambda: ugatit.Discriminator(2, 5, rngs=nnx.Rngs(0)))
+  model = nnx.eval_shape(lambda: ugatit.Discriminator(2, 5, rngs=initializers.KeyStream(0)))
   model.set_attributes(training=training)
   graphdef, params, rest = nnx.split(model, nnx.Param, ...)
   reference = {**tree_utils.flatten_with_names(nnx.to_pure_dict(params)),

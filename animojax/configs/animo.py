@@ -17,6 +17,13 @@ COMMAND: python -m animojax.launch --config=animo:deca --workdir=/tmp/animo_deca
     --config.data.phi=/path/to/transform_matrix_08_30.npy \
     --config.loss.vgg19_weights=/path/to/vgg19.npz
 
+VoxCeleb from raw videos, no external tool: `voxceleb_3dmm/capture_256` labels every frame while
+it is built, with this package's motion capture (FaceBoxes + 3DDFA_V2, expression fitted into the
+embedded model, so Φ is the synthetic data's; tfds_builders/voxceleb_3dmm/README.md):
+
+COMMAND: python -m animojax.launch --config=animo:capture --workdir=/tmp/animo_capture \
+    --config.loss.vgg19_weights=/path/to/vgg19.npz
+
 Paper model and loss on the synthetic data at 256² (e.g. to check a new accelerator):
 
 COMMAND: python -m animojax.launch --config=animo:synthetic --workdir=/tmp/animo_syn \
@@ -28,7 +35,9 @@ COMMAND: python -m animojax.launch --config=animo --workdir=/tmp/animo \
     --config.compute_dtype=bfloat16
 
 Arguments: `demo` (bool), `synthetic` (bool: paper model/loss on synthetic 256² data), `deca`
-(bool: `voxceleb_3dmm/deca_256` with the 56-D DECA motion).
+(bool: `voxceleb_3dmm/deca_256` with the 56-D DECA motion), `capture` (bool:
+`voxceleb_3dmm/capture_256`, labelled by this package's capture; a deviation from the paper's
+Deep3DFaceRecon regression).
 """
 
 import ml_collections
@@ -40,7 +49,7 @@ _STEPS_PER_EPOCH = 3319 * 75 // 12
 
 
 def get_config(arg=None):
-  arg = common.parse_arg(arg, demo=False, synthetic=False, deca=False)
+  arg = common.parse_arg(arg, demo=False, synthetic=False, deca=False, capture=False)
   c = ml_collections.ConfigDict()
   c.trainer = 'animo'  # animojax.trainers.<trainer> (registered in animojax/trainers/__init__.py)
   c.seed = 0
@@ -121,6 +130,10 @@ def get_config(arg=None):
     c.data.human.pose = 'deca_coeff'
     c.data.phi = 'transform_matrix_08_30.npy'
     c.model.pose_dim = 56
+
+  if arg.capture:  # The embedded model's expression: Φ is the synthetic data's.
+    c.data.human.name = 'voxceleb_3dmm/capture_256'
+    c.data.phi = 'synthetic'
 
   if arg.synthetic or arg.demo:
     res = 64 if arg.demo else 256

@@ -32,6 +32,7 @@ import numpy as np
 
 from animojax.convert import sources
 from animojax.convert import torch_pickle
+from animojax.models.blocks import initializers
 from animojax.nets import faceboxes
 from animojax.nets import tddfa
 from animojax.utils import tree as tree_utils
@@ -98,8 +99,8 @@ def convert_faceboxes(state_dict: Mapping[str, np.ndarray], src: str = '<state d
 
   flat, unknown = _rename(state_dict, rename)
   # BatchNorm leaves sit under '.../bn'; the head biases under 'loc0' etc. `_rename` handled both.
-  _check(flat, expected_shapes(lambda: faceboxes.FaceBoxesNet(rngs=nnx.Rngs(0))), unknown, src,
-         "3DDFA_V2's FaceBoxesProd.pth")
+  _check(flat, expected_shapes(lambda: faceboxes.FaceBoxesNet(rngs=initializers.KeyStream(0))),
+         unknown, src, "3DDFA_V2's FaceBoxesProd.pth")
   return flat
 
 
@@ -113,8 +114,8 @@ def convert_regressor(state_dict: Mapping[str, np.ndarray], src: str = '<state d
     return 'fc' if path == 'fc_param' else path.replace('.', '/')
 
   flat, unknown = _rename(state_dict, rename)
-  _check(flat, expected_shapes(lambda: tddfa.MobileNet(rngs=nnx.Rngs(0))), unknown, src,
-         "3DDFA_V2's mb05_120x120.pth (MobileNet v1 at width 0.5, 62 outputs)")
+  _check(flat, expected_shapes(lambda: tddfa.MobileNet(rngs=initializers.KeyStream(0))),
+         unknown, src, "3DDFA_V2's mb05_120x120.pth (MobileNet v1 at width 0.5, 62 outputs)")
   return flat
 
 

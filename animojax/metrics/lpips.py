@@ -22,6 +22,7 @@ from flax import nnx
 import jax
 import jax.numpy as jnp
 
+from animojax.models.blocks import initializers
 from animojax.nets import alexnet
 from animojax.nets import weights as weights_lib
 
@@ -72,8 +73,9 @@ class LPIPS(nnx.Module):
 
 def build(weights: str, *, precision: Any = jax.lax.Precision.HIGHEST, seed: int = 0) -> LPIPS:
   """LPIPS with weights from a converted `.npz` or `'random'` (tests/benchmarks only)."""
-  return weights_lib.build(lambda: LPIPS(precision=precision, rngs=nnx.Rngs(seed)), weights,
-                           name=NAME, seed=seed)
+  return weights_lib.build(
+      lambda: LPIPS(precision=precision, rngs=initializers.KeyStream(seed)), weights, name=NAME,
+      seed=seed)
 
 
 def make_lpips(weights: str, *, precision: Any = jax.lax.Precision.HIGHEST

@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from animojax.convert import sources
+from animojax.models.blocks import initializers
 from animojax.nets import faceboxes
 from animojax.nets import tddfa
 from animojax.utils import tree as tree_utils
@@ -77,9 +78,10 @@ def load_weights(path: str | None = None) -> Weights:
   if missing:
     raise ValueError(f'{path}: missing {missing}; re-create it with `python -m '
                      f'animojax.convert.fetch {NAME}`.')
-  detector = _module_state(lambda: faceboxes.FaceBoxesNet(rngs=nnx.Rngs(0)), flat, 'faceboxes',
-                           path)
-  regressor = _module_state(lambda: tddfa.MobileNet(rngs=nnx.Rngs(0)), flat, 'regressor', path)
+  detector = _module_state(lambda: faceboxes.FaceBoxesNet(rngs=initializers.KeyStream(0)), flat,
+                           'faceboxes', path)
+  regressor = _module_state(lambda: tddfa.MobileNet(rngs=initializers.KeyStream(0)), flat,
+                            'regressor', path)
   return Weights(
       detector_graph=detector[0], detector_state=detector[1], regressor_graph=regressor[0],
       regressor_state=regressor[1],

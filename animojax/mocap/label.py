@@ -32,6 +32,7 @@ from animojax.data import video as video_lib
 from animojax.face3d import layouts
 from animojax.mocap import capture as capture_lib
 from animojax.mocap import motion as motion_lib
+from animojax.utils import cli
 
 
 def label_video(path: str, capturer, fitter, batch: int = 32) -> dict[str, np.ndarray]:
@@ -99,10 +100,11 @@ def video_stem(name: str) -> str:
 
 def main(argv):
   del argv
-  capturer = capture_lib.Capturer(FLAGS.tddfa_weights)
   spec = f'bfm:{FLAGS.bfm}' if FLAGS.bfm else 'embedded'
-  fitter = motion_lib.make_fitter(spec, capturer.weights)
-  report = label_tree(FLAGS.images, FLAGS.out, capturer, fitter, FLAGS.batch)
+  with cli.user_errors('label'):  # One line naming the input (exit 1); bugs keep tracebacks.
+    capturer = capture_lib.Capturer(FLAGS.tddfa_weights)
+    fitter = motion_lib.make_fitter(spec, capturer.weights)
+    report = label_tree(FLAGS.images, FLAGS.out, capturer, fitter, FLAGS.batch)
   print(f'Wrote {len(report["written"])} coefficient files to {FLAGS.out} ({spec} expression).')
   for problem in report['no_face']:
     print(f'  skipped: {problem}')

@@ -30,6 +30,7 @@ motion (before the first face: the first face's).
 """
 
 import dataclasses
+import functools
 
 import jax.numpy as jnp
 import numpy as np
@@ -103,8 +104,9 @@ class Fitter:
     """Target face size / 3DDFA face size (inter-ocular distances of the mean faces)."""
     return _iod(self.model.mean) / _iod(self.source_model.mean)
 
-  def expression(self, exp10) -> np.ndarray:
-    """3DDFA expression coefficients [N, 10] -> target expression coefficients [N, K]."""
+  def solve_expression(self, exp10) -> np.ndarray:
+    """3DDFA expression coefficients [N, 10] -> target expression coefficients [N, K], by the
+    ridge least-squares fit of the expressions' landmarks (`posemap.fit.solve_phi`)."""
     exp10 = jnp.asarray(exp10, jnp.float32)
     shift = jnp.einsum('lck,nk->nlc', jnp.asarray(self.source_model.exp_basis), exp10)
     targets = jnp.asarray(self.model.mean) + shift * self.face_ratio
@@ -112,6 +114,20 @@ class Fitter:
         self.model.mean, self.model.exp_basis, self.model.exp_std, targets,
         self.model.landmark_valid.astype(np.float32), np.eye(3, dtype=np.float32)[None],
         np.float32(self.reg), camera='landmarks3d', iterations=0))
+
+  @functools.cached_property
+  def _expression_map(self) -> tuple[np.ndarray, np.ndarray]:
+    # The fit is linear in the 3DDFA expression (the targets are, and with a linear camera one
+    # Gauss-Newton step from 0 is the exact ridge solution), so it is solved once, for 0 and the
+    # 10 unit vectors; every frame is then a [10, K] product on the host, no device call.
+    phi = self.solve_expression(np.concatenate([np.zeros((1, 10)), np.eye(10)]))
+    return phi[0].astype(np.float64), (phi[1:] - phi[0]).astype(np.float64)
+
+  def expression(self, exp10) -> np.ndarray:
+    """3DDFA expression coefficients [N, 10] -> target expression coefficients [N, K] (the
+    result of `solve_expression`, through its precomputed linear map)."""
+    offset, matrix = self._expression_map
+    return (np.asarray(exp10, np.float64) @ matrix + offset).astype(np.float32)
 
   def __call__(self, captured: dict) -> dict[str, np.ndarray]:
     """Capture results (`capture.Capturer`, [N] frames) -> {'motion' [N, K+6], 'found' [N]}.

@@ -24,6 +24,7 @@ from flax import nnx
 import jax
 import jax.numpy as jnp
 
+from animojax.models.blocks import initializers
 from animojax.nets import weights as weights_lib
 from animojax.utils import tree as tree_utils
 
@@ -214,11 +215,12 @@ def build(weights: str, *, precision: Any = jax.lax.Precision.HIGHEST,
           seed: int = 0) -> FIDInceptionV3:
   """The network with weights from a converted `.npz` (`python -m animojax.convert.fetch
   fid_inception`) or `'random'` (compile tests and benchmarks only)."""
-  return weights_lib.build(lambda: FIDInceptionV3(precision=precision, rngs=nnx.Rngs(seed)),
-                           weights, name=NAME, seed=seed)
+  return weights_lib.build(
+      lambda: FIDInceptionV3(precision=precision, rngs=initializers.KeyStream(seed)), weights,
+      name=NAME, seed=seed)
 
 
 def abstract_values() -> dict[str, Any]:
   """`{'/'-joined name: ShapeDtypeStruct}` of every variable (the converter's checklist)."""
-  module = nnx.eval_shape(lambda: FIDInceptionV3(rngs=nnx.Rngs(0)))
+  module = nnx.eval_shape(lambda: FIDInceptionV3(rngs=initializers.KeyStream(0)))
   return tree_utils.flatten_with_names(nnx.to_pure_dict(nnx.state(module)))

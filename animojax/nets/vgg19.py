@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from animojax.convert import vgg19 as vgg19_convert
+from animojax.models.blocks import initializers
 from animojax.ops import conv as conv_ops
 from animojax.utils import tree as tree_utils
 
@@ -182,7 +183,8 @@ def build_vgg19(weights: str, taps: Sequence[str] = TAPS, *, dtype: Any = jnp.fl
                 seed: int = 0) -> VGG19Features:
   """Builds `VGG19Features` with weights from a converted `.npz` path or `'random'`."""
   # Abstract init: the values are replaced right away, and eager jax init is slow on CPU.
-  module = nnx.eval_shape(lambda: VGG19Features(taps, dtype=dtype, rngs=nnx.Rngs(seed)))
+  module = nnx.eval_shape(
+      lambda: VGG19Features(taps, dtype=dtype, rngs=initializers.KeyStream(seed)))
   if weights == RANDOM:
     state = nnx.state(module, nnx.Param)
     nnx.replace_by_pure_dict(state, _random_params(nnx.to_pure_dict(state), seed))

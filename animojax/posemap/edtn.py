@@ -22,6 +22,7 @@ from flax import nnx
 from animojax.convert import torch_pickle
 from animojax.face3d import layouts
 from animojax.face3d import semantics
+from animojax.models.blocks import initializers
 from animojax.models.blocks import pirender as layers
 
 DECA_EXP = dict(layouts.DECA.blocks)['exp']
@@ -82,7 +83,8 @@ def load_edtn(path) -> EDTN:
     raise FileNotFoundError(f'EDTN weights {path!r} not found; download EDTN/pretrained/EDTN.pt '
                             'from github.com/kangyeolk/AnimeCeleb.')
   params = convert_state_dict(torch_pickle.load_torch_state_dict(path), path)
-  module = nnx.eval_shape(lambda: EDTN(rngs=nnx.Rngs(0)))  # Values are replaced right away.
+  # Values are replaced right away.
+  module = nnx.eval_shape(lambda: EDTN(rngs=initializers.KeyStream(0)))
   state = nnx.state(module, nnx.Param)
   nnx.replace_by_pure_dict(state, {'layers': jax.tree.map(jnp.asarray, params)})
   nnx.update(module, state)

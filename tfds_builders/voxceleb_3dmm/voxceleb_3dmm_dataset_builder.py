@@ -49,6 +49,15 @@ class VoxCelebConfig(tfds.core.BuilderConfig):
     frame_stride: keep every n-th frame of each video.
     max_frames_per_video: keep at most this many frames per video (0: all).
     skip_bad_examples: skip and count bad frames / videos instead of failing.
+    capture: label the raw videos while building, with this package's motion capture
+      (FaceBoxes + 3DDFA_V2, then a least-squares fit: `animojax.mocap.label`), instead of
+      reading coefficient files (folders layout, `images/` only; Deep3DFaceRecon layout with
+      exp | angle | trans filled, zeros elsewhere, crop NaN).
+    capture_bfm: with `capture`, Deep3DFaceRecon's `BFM_model_front.mat` to fit the expression
+      into (train with AniMo's `pose_coeffs.npy`); '' fits the embedded model of the synthetic
+      data (train with `config.data.phi='synthetic'`).
+    tddfa_weights: with `capture`, the converted 3DDFA_V2 bundle ('' = the cache, see
+      `python -m animojax.convert.fetch tddfa_v2`).
   """
   coeff_format: str = 'deep3d'
   image_size: int = 256
@@ -58,6 +67,9 @@ class VoxCelebConfig(tfds.core.BuilderConfig):
   frame_stride: int = 1
   max_frames_per_video: int = 0
   skip_bad_examples: bool = False
+  capture: bool = False
+  capture_bfm: str = ''
+  tddfa_weights: str = ''
 
   def __post_init__(self):
     if self.coeff_format not in coeffs.FORMATS:
@@ -66,6 +78,9 @@ class VoxCelebConfig(tfds.core.BuilderConfig):
       raise ValueError(f'layout must be one of {LAYOUTS}, got {self.layout!r}.')
     if self.frame_stride < 1 or self.max_frames_per_video < 0:
       raise ValueError('frame_stride must be >= 1 and max_frames_per_video >= 0.')
+    if self.capture and (self.coeff_format != 'deep3d' or self.layout == 'lmdb'):
+      raise ValueError("capture writes Deep3DFaceRecon coefficients from raw videos: it needs "
+                       "coeff_format='deep3d' and the folders layout.")
 
 
 def _config(fmt, size):
@@ -73,6 +88,13 @@ def _config(fmt, size):
           'deca': 'DECA shape|exp|pose 156-D (folders)'}[fmt]
   return VoxCelebConfig(name=f'{fmt}_{size}', coeff_format=fmt, image_size=size,
                         description=f'VoxCeleb frames at {size}x{size} with {what}.')
+
+
+def _capture_config(size):
+  return VoxCelebConfig(
+      name=f'capture_{size}', coeff_format='deep3d', image_size=size, capture=True, description=f'VoxCeleb frames at {size}x{size} from raw videos, labelled '
+      'while building by this package\'s motion capture (Deep3DFaceRecon layout: exp | angle '
+      '| trans, the expression fitted into the embedded model unless capture_bfm is set).')
 
 
 def person_of(video: str) -> str:
@@ -108,6 +130,7 @@ class _Context:
   max_frames: int | None
   num_videos: int
   coeff_root: Any = None  # The coefficient tree of the split folders (folders layout).
+  capture: tuple[str, str] | None = None  # (tddfa_weights, capture_bfm) when labelling.
 
 
 @functools.lru_cache(maxsize=4)
@@ -171,8 +194,37 @@ def _lmdb_frames(vid: _Video, ctx: _Context):
         yield e
 
 
+@functools.lru_cache(maxsize=2)
+def _capture_tools(tddfa_weights: str, bfm: str):
+  """(capturer, fitter), made once per build process (their programs compile once)."""
+  # pylint: disable=g-import-not-at-top  # Only capture configs need the capture networks.
+  from animojax.mocap import capture as capture_lib
+  from animojax.mocap import motion as motion_lib
+  capturer = capture_lib.Capturer(tddfa_weights or None)
+  return capturer, motion_lib.make_fitter(f'bfm:{bfm}' if bfm else 'embedded', capturer.weights)
+
+
+def _captured_reader(vid: _Video, ctx: _Context):
+  """frame name -> (coeff, NaN crop) for a raw video, labelled by the motion capture."""
+  from animojax.mocap import label  # pylint: disable=g-import-not-at-top
+  path = os.fspath(epath.Path(vid.source) / vid.name)
+  try:
+    table = label.label_video(path, *_capture_tools(*ctx.capture))['coeff']
+  except ValueError as e:  # No readable frame, or no face in any frame.
+    raise building.BadExampleError(path, str(e).removeprefix(f'{path}: ')) from None
+  no_crop = np.full(3, np.nan, np.float32)
+
+  def per_video(name, index):
+    del name
+    return table[index], no_crop
+
+  return per_video
+
+
 def _coeff_reader(vid: _Video, ctx: _Context):
   """frame name -> (coeff, extra) for a video of the folders layout."""
+  if ctx.capture:
+    return _captured_reader(vid, ctx)
   base = epath.Path(ctx.coeff_root)
   folder = next((base / n for n in (vid.name, _stem(vid.name)) if (base / n).is_dir()), None)
   if folder is not None:
@@ -263,7 +315,7 @@ class Builder(building.BuilderMixin, tfds.core.GeneratorBasedBuilder):
   VERSION = tfds.core.Version('1.0.0')
   RELEASE_NOTES = {'1.0.0': 'Initial release.'}
   BUILDER_CONFIGS = [_config('deep3d', 256), _config('deca', 256), _config('deep3d', 64),
-                     _config('deca', 64)]
+                     _config('deca', 64), _capture_config(256), _capture_config(64)]
   MANUAL_DOWNLOAD_INSTRUCTIONS = (
       'Prepare face-cropped VoxCeleb videos (FOMM video-preprocessing), extract 3DMM '
       'coefficients (Deep3DFaceRecon or DECA), and pass either PIRender\'s LMDB output folder '
@@ -297,7 +349,8 @@ class Builder(building.BuilderMixin, tfds.core.GeneratorBasedBuilder):
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
     config = self.builder_config
     manual_dir = epath.Path(dl_manager.manual_dir)
-    lmdb_dir = find_lmdb(manual_dir, config.image_size) if config.layout != 'folders' else None
+    lmdb_dir = (find_lmdb(manual_dir, config.image_size)
+                if config.layout != 'folders' and not config.capture else None)
     if config.layout == 'lmdb' and lmdb_dir is None:
       raise FileNotFoundError(f'No LMDB (data.mdb) in {os.fspath(manual_dir)} or its <size>/ '
                               'sub-folders (PIRender\'s prepare_vox_lmdb.py --out folder).')
@@ -324,6 +377,8 @@ class Builder(building.BuilderMixin, tfds.core.GeneratorBasedBuilder):
       videos[split].append(_Video(split, name, person, rank, person_rank[person], sources[split]))
     self._record_metadata(
         coeff_layout=coeffs.layout(config.coeff_format), source_layout=layout,
+        coeff_source=(('capture: ' + (f'BFM {config.capture_bfm}' if config.capture_bfm
+                                      else 'embedded model')) if config.capture else 'files'),
         split_from=split_from, videos={s: len(v) for s, v in videos.items()},
         persons=len(persons))
     generators = {}
@@ -331,13 +386,15 @@ class Builder(building.BuilderMixin, tfds.core.GeneratorBasedBuilder):
       if not vids:
         continue  # TFDS cannot write empty splits.
       coeff_root = None
-      if layout == 'folders':
+      if layout == 'folders' and not config.capture:
         coeff_root = os.fspath(manual_dir / config.coeffs_dir /
                                os.path.relpath(sources[split], manual_dir / config.images_dir))
       ctx = _Context(layout=layout, coeff_format=config.coeff_format,
                      image_size=config.image_size, frame_stride=config.frame_stride,
                      max_frames=config.max_frames_per_video or None,
-                     num_videos=len(everything), coeff_root=coeff_root)
+                     num_videos=len(everything), coeff_root=coeff_root,
+                     capture=((config.tddfa_weights, config.capture_bfm) if config.capture
+                              else None))
       generators[split] = self._stream(split, vids, _process, ctx, unit='videos')
     return generators
 
@@ -361,7 +418,7 @@ class Builder(building.BuilderMixin, tfds.core.GeneratorBasedBuilder):
           f'{os.fspath(images)} not found: the manual dir must hold PIRender\'s LMDB '
           f'(data.mdb) or the folders layout {config.images_dir}/ + {config.coeffs_dir}/ '
           '(see tfds_builders/voxceleb_3dmm/README.md).')
-    if not (manual_dir / config.coeffs_dir).is_dir():
+    if not config.capture and not (manual_dir / config.coeffs_dir).is_dir():
       raise FileNotFoundError(
           f'{os.fspath(manual_dir / config.coeffs_dir)} not found: the folders layout needs '
           f'the 3DMM coefficients of every video there. {COEFFS_HINT}')

@@ -30,8 +30,8 @@ def test_person_ids_and_configs():
   assert lib.person_of('id10001#7w0IBEWc9Qw#000993#001143.mp4') == 'id10001'
   assert lib.person_of('id10001/7w0IBEWc9Qw/00001.mp4') == 'id10001'
   assert lib.person_of('clip.mp4') == 'clip'
-  assert [c.name for c in lib.Builder.BUILDER_CONFIGS] == ['deep3d_256', 'deca_256', 'deep3d_64',
-                                                          'deca_64']
+  assert [c.name for c in lib.Builder.BUILDER_CONFIGS] == [
+      'deep3d_256', 'deca_256', 'deep3d_64', 'deca_64', 'capture_256', 'capture_64']
   with pytest.raises(ValueError, match='coeff_format'):
     lib.VoxCelebConfig(name='x', coeff_format='bfm')
 

@@ -41,3 +41,29 @@ def uniform_init(bound: float):
     return uniform(key, shape, dtype, -bound, bound)
 
   return init
+
+
+class KeyStream:
+  """Stands in for `nnx.Rngs(key)` while a model is built: `.params()` (and `.default()`, and
+  calling it) gives the n-th call `jax.random.fold_in(key, n)`, the keys `nnx.Rngs(key)` gives,
+  so the parameters are the same bits.
+
+  Why not `nnx.Rngs` itself: it counts in an `nnx.Variable`, and inside a trace (jit, eval_shape:
+  where every model here is built) each count update compares the new tracer's `.sharding`,
+  which a tracer lacks; the AttributeError's message is built by walking the whole trace so far
+  (`find_progenitors`, jax 0.10.2, flax 0.12.8's `Variable.set_value`), which makes building a
+  model quadratic in its size: the tiny test AniMo's program build took 2.1 s with `nnx.Rngs` and
+  0.8 s with this (2 CPU cores). Here the count is a Python int. Only for building: a module that
+  keeps its `rngs` (dropout) needs the real `nnx.Rngs`.
+  """
+
+  def __init__(self, key: jax.Array | int):
+    self._key = jax.random.key(key) if isinstance(key, int) else key
+    self._count = 0
+
+  def __call__(self) -> jax.Array:
+    key = jax.random.fold_in(self._key, self._count)
+    self._count += 1
+    return key
+
+  params = default = __call__

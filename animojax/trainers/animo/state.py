@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from animojax.models.animo import animo as animo_model
+from animojax.models.blocks import initializers
 from animojax.trainers.animo import optim
 
 
@@ -37,7 +38,7 @@ def split_params(model):
 
 def graphdef_of(model_config):
   """The model's graph definition, without allocating its weights."""
-  abstract = nnx.eval_shape(lambda: build_model(model_config, nnx.Rngs(0)))
+  abstract = nnx.eval_shape(lambda: build_model(model_config, initializers.KeyStream(0)))
   return split_params(abstract)[0]
 
 
@@ -45,7 +46,7 @@ def make_init(model_config, tx):
   """Returns init(rng) -> train state (jit it with out_shardings to create it sharded)."""
 
   def init(rng):
-    _, params = split_params(build_model(model_config, nnx.Rngs(rng)))
+    _, params = split_params(build_model(model_config, initializers.KeyStream(rng)))
     return {
         'step': jnp.zeros((), jnp.int32),
         'params': params,

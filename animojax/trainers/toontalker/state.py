@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from animojax.models.blocks import initializers
 from animojax.models.blocks import stylegan2
 from animojax.models.toontalker import encoder
 from animojax.models.toontalker import toontalker as tt_model
@@ -38,8 +39,8 @@ def build_discriminator(model_config, rngs):
 
 def graphdefs(model_config):
   """(generator graphdef, discriminator graphdef), without allocating weights."""
-  gen = nnx.eval_shape(lambda: build_generator(model_config, nnx.Rngs(0)))
-  disc = nnx.eval_shape(lambda: build_discriminator(model_config, nnx.Rngs(0)))
+  gen = nnx.eval_shape(lambda: build_generator(model_config, initializers.KeyStream(0)))
+  disc = nnx.eval_shape(lambda: build_discriminator(model_config, initializers.KeyStream(0)))
   return nnx.split(gen)[0], nnx.split(disc)[0]
 
 
@@ -52,8 +53,9 @@ def init_params(model_config, rng):
   """
   gen_rng, disc_rng = jax.random.split(rng)
   net = {k: v for k, v in tt_model.resolve_config(**model_config).items() if k != 'shared_query'}
-  gen = nnx.to_pure_dict(nnx.split(tt_model.Generator(**net, rngs=nnx.Rngs(gen_rng)))[1])
-  disc = nnx.to_pure_dict(nnx.split(build_discriminator(model_config, nnx.Rngs(disc_rng)))[1])
+  gen = tt_model.Generator(**net, rngs=initializers.KeyStream(gen_rng))
+  disc = build_discriminator(model_config, initializers.KeyStream(disc_rng))
+  gen, disc = (nnx.to_pure_dict(nnx.split(m)[1]) for m in (gen, disc))
   return {'gen': tt_model.copy_real_into_cartoon({'real': gen}),
           'disc': tt_model.copy_real_into_cartoon({'real': disc})}
 

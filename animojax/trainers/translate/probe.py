@@ -22,6 +22,7 @@ import optax
 
 from animojax.data import sources
 from animojax.face3d import semantics
+from animojax.models.blocks import initializers
 from animojax.models.blocks import pirender as layers
 from animojax.trainers.translate import common
 from animojax.utils import tree as tree_util
@@ -67,7 +68,7 @@ def _load_split(config, split):
 def train(config, workdir=None):
   """(graphdef, params) of the probe for `config.data`, from `workdir/probe.npz` when cached
   (`config.eval.probe_steps` Adam steps of batch 32)."""
-  model = Probe(rngs=nnx.Rngs(0))
+  model = Probe(rngs=initializers.KeyStream(0))
   graphdef, state = nnx.split(model)
   params = nnx.to_pure_dict(state)
   cache = os.path.join(workdir, 'probe.npz') if workdir else None

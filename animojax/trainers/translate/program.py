@@ -48,7 +48,7 @@ def metrics_collection(config):
 def graphdefs_of(config):
   """{net: graphdef} without allocating weights."""
   method = method_module(config)
-  nets = nnx.eval_shape(lambda: method.build_nets(config, nnx.Rngs(0)))
+  nets = nnx.eval_shape(lambda: method.build_nets(config, initializers.KeyStream(0)))
   return {name: nnx.split(net, nnx.Param, ...)[0] for name, net in nets.items()}
 
 
@@ -56,7 +56,7 @@ def make_init(config, tx):
   method = method_module(config)
 
   def init(rng):
-    nets = method.build_nets(config, nnx.Rngs(rng))
+    nets = method.build_nets(config, initializers.KeyStream(rng))
     params, buffers = {}, {}
     for name, net in nets.items():
       _, trained, rest = nnx.split(net, nnx.Param, ...)
