@@ -19,7 +19,6 @@ own process (`--child`), as benchmarks/train_step.py does.
 import argparse
 import json
 import os
-import subprocess
 import sys
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..')
@@ -143,17 +142,17 @@ def main():
   args = parser.parse_args()
   if args.child:
     result = run_peer(args) if args.as_peer else run_ours(args)
-    print('RESULT ' + json.dumps(result), flush=True)
+    timing.report(result)
     return
 
   results = []
   for batch in [int(b) for b in args.batches.split(',')]:
     for mode in filter(None, args.modes.split(',')):
-      results.append(train_step.run_child(child_command(args, mode=mode, batch=batch)))
+      results.append(timing.run_child(child_command(args, mode=mode, batch=batch)))
       print(json.dumps(results[-1]), flush=True)  # Each as it comes: a killed run keeps them.
     if args.peer:
       for mode in filter(None, args.peer_modes.split(',')):
-        results.append(train_step.run_child(
+        results.append(timing.run_child(
             child_command(args, mode=mode, batch=batch, impl='peer')))
         print(json.dumps(results[-1]), flush=True)
   print(table(results))

@@ -1,10 +1,36 @@
-"""Timing shared by the GPU benchmarks: wall clock between device syncs, and GPU traces."""
+"""Timing shared by the GPU benchmarks: wall clock between device syncs, GPU traces, and one
+child process per measured configuration (a fresh process: no compile cache or allocator state
+carried from the previous one)."""
 
 import glob
+import json
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
+
+
+def report(result):
+  """A child's result, on the line its parent (`run_child`) reads."""
+  print('RESULT ' + json.dumps(result), flush=True)
+
+
+def run_child(cmd):
+  """Runs a benchmark child; its `report`ed result, or {'error', 'cmd'} with its output shown."""
+  print('$', ' '.join(cmd[1:]), flush=True)
+  proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+  result = None
+  for line in proc.stdout.splitlines():
+    if line.startswith('RESULT '):
+      result = json.loads(line[len('RESULT '):])
+    else:
+      print(line)  # e.g. a --profile table.
+  if result is not None:
+    return result
+  sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-8000:])
+  return {'error': f'exit {proc.returncode}', 'cmd': ' '.join(cmd[2:])}
 
 
 def timed(call, sync, *, warmup, calls, repeats):

@@ -42,7 +42,6 @@ PIRender, torch's FLOP counter) per second over the GPU's dense bf16 tensor-core
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
@@ -481,21 +480,6 @@ def child_command(args, **overrides):
   return cmd
 
 
-def run_child(cmd):
-  print('$', ' '.join(cmd[1:]), flush=True)
-  proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-  result = None
-  for line in proc.stdout.splitlines():
-    if line.startswith('RESULT '):
-      result = json.loads(line[len('RESULT '):])
-    else:
-      print(line)  # e.g. the --profile table.
-  if result is not None:
-    return result
-  sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-8000:])
-  return {'error': f'exit {proc.returncode}', 'cmd': ' '.join(cmd[2:])}
-
-
 def table(results):
   rows = ['| impl | mode | GPUs | batch/GPU | img/step | step ms | img/s | img/s/GPU | peak GiB '
           '| GFLOP/img | MFU | compile s |', '|' + '---|' * 12]
@@ -554,17 +538,17 @@ def main():
     else:
       args.devices = int(args.devices)
       result = run_ours(args)
-    print('RESULT ' + json.dumps(result), flush=True)
+    timing.report(result)
     return
 
   results = []
   for n in [int(d) for d in args.devices.split(',')]:
     for policy in filter(None, args.policies.split(',')):
-      results.append(run_child(child_command(args, policy=policy, devices=n)))
+      results.append(timing.run_child(child_command(args, policy=policy, devices=n)))
       print(json.dumps(results[-1]), flush=True)
   if args.peer:
     for mode in args.peer_modes.split(','):
-      results.append(run_child(child_command(args, peer_mode=mode)))
+      results.append(timing.run_child(child_command(args, peer_mode=mode)))
       print(json.dumps(results[-1]), flush=True)
   print(table(results))
   ours = [r for r in results if r.get('impl', '').startswith('animojax') and r['devices'] == 1]

@@ -30,7 +30,6 @@ discriminators no output pixels).
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
@@ -255,16 +254,6 @@ def child_command(args, **overrides):
   return cmd
 
 
-def run_child(cmd):
-  print('$', ' '.join(cmd[1:]), flush=True)
-  proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-  for line in proc.stdout.splitlines():
-    if line.startswith('RESULT '):
-      return json.loads(line[len('RESULT '):])
-  sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-8000:])
-  return {'error': f'exit {proc.returncode}', 'cmd': ' '.join(cmd[2:])}
-
-
 def table(results):
   rows = ['| impl | method | mode | device | batch/domain | img/step | step ms | img/s | peak GiB '
           '| compile s |', '|' + '---|' * 10]
@@ -298,11 +287,13 @@ def main(argv=None):
   args = parser.parse_args(argv)
   if args.child:
     result = run_peer(args) if args.peer_mode else run_ours(args)
-    print('RESULT ' + json.dumps(result), flush=True)
+    timing.report(result)
     return []
-  results = [run_child(child_command(args, policy=p)) for p in args.policies.split(',') if p]
+  results = [timing.run_child(child_command(args, policy=p))
+             for p in args.policies.split(',') if p]
   if args.peer:
-    results += [run_child(child_command(args, peer_mode=m)) for m in args.peer_modes.split(',')]
+    results += [timing.run_child(child_command(args, peer_mode=m))
+                for m in args.peer_modes.split(',')]
   print(table(results))
   ours = [r for r in results if r.get('impl') == 'animojax']
   peers = [r for r in results if r.get('impl') == 'upstream']

@@ -16,14 +16,17 @@ import scipy.io
 
 from animojax import reenact
 from animojax import reenactor
+from animojax.configs import animo as animo_config
 from animojax.convert import tddfa as tddfa_convert
 from animojax.data import building
+from animojax.data import pipeline
 from animojax.mocap import capture
 from animojax.trainers.animo import state as animo_state
 from animojax.utils import cli
 from animojax.utils import tree as tree_util
 from tests import conftest
 from tests import helpers
+from tfds_builders.animeceleb import animeceleb_dataset_builder as animeceleb
 from tfds_builders.voxceleb_3dmm import voxceleb_3dmm_dataset_builder as vox
 
 pytestmark = pytest.mark.integration
@@ -227,3 +230,15 @@ def test_voxceleb_capture_config_labels_raw_videos_while_building(files, tmp_pat
   assert all(np.isnan(e['crop']).all() and e['image'].shape == (64, 64, 3) for e in examples)
   with pytest.raises(ValueError, match='folders layout'):
     vox.VoxCelebConfig(name='x', capture=True, layout='lmdb')
+
+  # `animo:capture` reads it: 70-D motion on both sides (Φ of the embedded model).
+  building.prepare(animeceleb.Builder, 'default_64', data_dir=tmp_path / 'data',
+                   manual_dir=os.path.join(_REPO, 'tfds_builders', 'animeceleb', 'dummy_data'))
+  config = animo_config.get_config('capture')
+  assert config.data.human.name == 'voxceleb_3dmm/capture_256' and config.data.phi == 'synthetic'
+  config.data.update(data_dir=str(tmp_path / 'data'), image_size=64)
+  config.data.anime.name = 'animeceleb/default_64'
+  config.data.human.name = 'voxceleb_3dmm/capture_64_test'
+  batch = pipeline.make_dataset(config.data, 'train', batch_size=2, seed=0, process_index=0,
+                                process_count=1)[0]
+  assert batch['human']['driving_pose'].shape == batch['anime']['driving_pose'].shape == (2, 70)

@@ -73,6 +73,9 @@ def get_config(arg=None):
   # Warm start (generator only): an exported .npz, or a released ToonTalker .pt (see
   # convert/toontalker_torch.py; PATH:both / PATH:cartoon for the in-domain file).
   c.model_init = ''
+  # Continue another run: its workdir (or checkpoints/<step>) gives the whole train state and data
+  # position. Precedence: this workdir's own checkpoint > resume > model_init > scratch.
+  c.resume = ''
 
   c.loss = ml_collections.ConfigDict()
   c.loss.network = 'vgg19'  # 'vgg19' | 'vgg19_random' | 'pixel_pyramid' (losses/perceptual.py)

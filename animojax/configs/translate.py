@@ -110,6 +110,9 @@ def get_config(arg=None):
   # Warm start (trainers/translate/warm_start.py): 'NET=PATH,...' (e.g. official CycleGAN
   # gen_to_real=latest_net_G_A.pth) or one PATH for every net (a params.npz, a U-GAT-IT .pt).
   c.model_init = ''
+  # Continue another run: its workdir (or checkpoints/<step>) gives the whole train state and data
+  # position. Precedence: this workdir's own checkpoint > resume > model_init > scratch.
+  c.resume = ''
   if 'total_steps' not in c:
     c.total_steps = -1  # -1: the schedule's end (optim epochs_constant + epochs_decay).
 

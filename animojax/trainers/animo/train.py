@@ -8,7 +8,6 @@ Every process runs every line (a jitted call made by one process would wait for 
 forever): sampling, evaluation and export compute on all processes and process 0 writes.
 """
 
-import os
 
 from absl import logging
 import jax
@@ -29,22 +28,15 @@ from animojax.trainers.common import multihost
 from animojax.trainers.common import nonfinite
 from animojax.trainers.common import preemption as preemption_lib
 from animojax.trainers.common import program as common_program
-from animojax.trainers.common import workdir as workdir_lib
 from animojax.trainers.common import writers
-from animojax.utils import images
-from animojax.utils import tree as tree_util
 
 
 def train_and_evaluate(config, workdir):
   """Trains AniMo per `config`, resuming from `workdir` if it holds checkpoints."""
   # -----------------------------------------------------------------------------------------
-  # Workdir and logging.
-  workdir = os.path.abspath(workdir)
+  # Workdir (config.json), metric writer.
+  workdir, writer = writers.start(config, workdir)
   is_main = multihost.is_main()
-  workdir_lib.write_config(config, workdir)  # `launch` has checked it against a resumed run.
-  writer = writers.MetricWriter(workdir)
-  logging.info('Devices: %d (%s), processes: %d', jax.device_count(), jax.devices()[0].platform,
-               jax.process_count())
 
   # -----------------------------------------------------------------------------------------
   # Input pipeline (checks that every dataset and file exists before anything is compiled).
@@ -64,9 +56,7 @@ def train_and_evaluate(config, workdir):
   generate = animo_step.make_generate(program.graphdef, repl, config.kernels)
   logging.info('AniMo (%s): %.2fM parameters, compute dtype %s.', config.model.variant,
                program.num_params / 1e6, config.compute_dtype)
-  # Made by a jitted call so that they are global (replicated) arrays on every process.
-  init_rng, train_rng = jax.jit(lambda: tuple(jax.random.split(jax.random.key(config.seed))),
-                                out_shardings=repl)()
+  init_rng, train_rng = common_program.seed_keys(config.seed, repl)
 
   # -----------------------------------------------------------------------------------------
   # Resume (this workdir's latest checkpoint) > config.resume > config.model_init > scratch.
@@ -131,10 +121,7 @@ def train_and_evaluate(config, workdir):
         ckpt.save(step, state, train_iter, force=True)
       if sample_batch is not None and (step % config.sample_every == 0 or last):
         results = animo_eval.reenact(generate, state['ema'], sample_batch, config.data)
-        if is_main:
-          grid = animo_eval.sample_grid(results)
-          images.save_png(os.path.join(workdir, 'samples', f'step_{step:08d}.png'), grid)
-          writer.write_image(step, 'samples', grid)
+        writer.write_samples(step, animo_eval.sample_grid(results))
       if stop:
         break
   progress.close()
@@ -153,11 +140,7 @@ def train_and_evaluate(config, workdir):
   # -----------------------------------------------------------------------------------------
   # Export the EMA weights as a flat '/'-keyed .npz (gathered from every host's shards).
   if config.export_at_end:
-    params = multihost.fetch(animo_state.model_params(state['ema']))
-    if is_main:
-      path = os.path.join(workdir, 'params.npz')
-      tree_util.save_npz(path, params)
-      logging.info('Exported EMA parameters to %s', path)
+    writers.export_params(workdir, animo_state.model_params(state['ema']), 'EMA parameters')
   writer.close()
   return state
 

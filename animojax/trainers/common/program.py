@@ -47,3 +47,9 @@ def sharded_abstract(tree, shardings):
 
 def abstract_rng(sharding):
   return jax.ShapeDtypeStruct((), jax.random.key(0).dtype, sharding=sharding)
+
+
+def seed_keys(seed, replicated):
+  """(init key, train key) from `seed`, made by a jitted call so that they are global
+  (replicated) arrays on every process."""
+  return jax.jit(lambda: tuple(jax.random.split(jax.random.key(seed))), out_shardings=replicated)()

@@ -8,7 +8,6 @@ Every process runs every line (a jitted call made by one process would wait for 
 forever): sampling, evaluation and export compute on all processes and process 0 writes.
 """
 
-import os
 
 from absl import logging
 import jax
@@ -30,8 +29,6 @@ from animojax.trainers.toontalker import evaluation as tt_eval
 from animojax.trainers.toontalker import program as tt_program
 from animojax.trainers.toontalker import state as tt_state
 from animojax.trainers.toontalker import step as tt_step
-from animojax.utils import images
-from animojax.utils import tree as tree_util
 
 
 def stage_at(config, step):
@@ -46,16 +43,9 @@ def _pairs_only(batch):
 def train_and_evaluate(config, workdir):
   """Trains ToonTalker per `config`, resuming from `workdir` if it holds checkpoints."""
   # -----------------------------------------------------------------------------------------
-  # Workdir and logging.
-  workdir = os.path.abspath(workdir)
+  # Workdir (config.json), metric writer.
+  workdir, writer = writers.start(config, workdir)
   is_main = multihost.is_main()
-  if is_main:
-    os.makedirs(workdir, exist_ok=True)
-    with open(os.path.join(workdir, 'config.json'), 'w') as f:
-      f.write(config.to_json_best_effort(indent=2))
-  writer = writers.MetricWriter(workdir)
-  logging.info('Devices: %d (%s), processes: %d', jax.device_count(), jax.devices()[0].platform,
-               jax.process_count())
 
   # -----------------------------------------------------------------------------------------
   # Input pipeline (checks that every dataset exists before anything is compiled).
@@ -76,31 +66,29 @@ def train_and_evaluate(config, workdir):
   generate = tt_step.make_generate(program.graphdefs[0], repl, config.kernels)
   logging.info('ToonTalker (%s): %.2fM generator parameters, compute dtype %s.',
                config.model.variant, program.num_params / 1e6, config.compute_dtype)
-  init_rng, train_rng = jax.jit(lambda: tuple(jax.random.split(jax.random.key(config.seed))),
-                                out_shardings=repl)()
+  init_rng, train_rng = common_program.seed_keys(config.seed, repl)
   copy_stage2 = jax.jit(lambda s: tt_state.copy_real_into_cartoon(s, program.txs),
                         out_shardings=state_shardings, donate_argnums=0)
 
   # -----------------------------------------------------------------------------------------
-  # Resume: the latest checkpoint in the workdir wins; then config.model_init; then scratch.
+  # Resume (this workdir's latest checkpoint) > config.resume > config.model_init > scratch.
   ckpt = checkpoint.Checkpointer(workdir, keep=config.keep_checkpoints,
                                  every=config.checkpoint_every)
-  latest = ckpt.latest_step()
-  if latest is not None:
-    logging.info('Resuming from step %d.', latest)
-    state = ckpt.restore(latest, common_program.sharded_abstract(program.abstract_state,
-                                                                 state_shardings), train_iter)
-  else:
-    state = jax.jit(program.init, out_shardings=state_shardings)(init_rng)
-    if config.get('model_init'):  # Generator weights only (.npz export or released .pt).
-      loaded, report = model_init.load(config.model_init, state['params']['gen'],
-                                       torch_converter=toontalker_torch.convert)
-      report.log()
-      if is_main:
-        report.write(workdir)
-      params = dict(state['params'])
-      params['gen'] = model_init.assign(state['params']['gen'], loaded, report.loaded)
-      state = dict(state, params=params)
+
+  def warm_start(state):  # Generator weights only (.npz export or released .pt).
+    loaded, report = model_init.load(config.model_init, state['params']['gen'],
+                                     torch_converter=toontalker_torch.convert)
+    report.log()
+    if is_main:
+      report.write(workdir)
+    params = dict(state['params'])
+    params['gen'] = model_init.assign(state['params']['gen'], loaded, report.loaded)
+    return dict(state, params=params)
+
+  state = checkpoint.restore_or_init(
+      ckpt, config, common_program.sharded_abstract(program.abstract_state, state_shardings),
+      train_iter, init=lambda: jax.jit(program.init, out_shardings=state_shardings)(init_rng),
+      warm_start=warm_start)
   step = int(jax.device_get(state['step']))
 
   sample_batch = None
@@ -141,10 +129,7 @@ def train_and_evaluate(config, workdir):
         ckpt.save(step, state, train_iter, force=True)
       if sample_batch is not None and (step % config.sample_every == 0 or last):
         results = tt_eval.reenact(generate, state['params']['gen'], sample_batch, config.data)
-        if is_main:
-          grid = animo_eval.sample_grid(results)
-          images.save_png(os.path.join(workdir, 'samples', f'step_{step:08d}.png'), grid)
-          writer.write_image(step, 'samples', grid)
+        writer.write_samples(step, animo_eval.sample_grid(results))
       if stop:
         break
   progress.close()
@@ -163,11 +148,7 @@ def train_and_evaluate(config, workdir):
   # -----------------------------------------------------------------------------------------
   # Export the generator as a flat '/'-keyed .npz (gathered from every host's shards).
   if config.export_at_end:
-    params = multihost.fetch(state['params']['gen'])
-    if is_main:
-      path = os.path.join(workdir, 'params.npz')
-      tree_util.save_npz(path, params)
-      logging.info('Exported generator parameters to %s', path)
+    writers.export_params(workdir, state['params']['gen'], 'generator parameters')
   writer.close()
   return state
 

@@ -19,6 +19,22 @@ ROLL_INDEX = semantics.ANGLE_SLICE.start + semantics.ANGLE_NAMES.index('roll')
 ANGLE_SCALE_DEG = 20.0
 
 
+# Interface functions (`program.py`) for methods that need nothing beyond their networks and
+# plain images: no other state, only the 'image' field, no host-side transform.
+def no_extra_state(config):
+  del config
+  return {}
+
+
+def images_only(config):
+  del config
+  return ('image',)
+
+
+def no_host_transform(config, split):
+  del config, split
+
+
 def other(domain):
   return DOMAINS[1 - DOMAINS.index(domain)]
 

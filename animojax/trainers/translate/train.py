@@ -10,7 +10,6 @@ forever): sampling, evaluation and export compute on all processes and process 0
 """
 
 import functools
-import os
 
 from absl import logging
 import jax
@@ -28,9 +27,7 @@ from animojax.trainers.translate import evaluation
 from animojax.trainers.translate import optim
 from animojax.trainers.translate import program as translate_program
 from animojax.trainers.translate import warm_start
-from animojax.utils import images
 from animojax.utils import sharding
-from animojax.utils import tree as tree_util
 
 
 def total_steps(config):
@@ -65,14 +62,9 @@ def make_train_dataset(config, split='train', *, batch_size=None, seed=None, **k
 def train_and_evaluate(config, workdir):
   """Trains `config.method` per `config`, resuming from `workdir` if it holds checkpoints."""
   # -----------------------------------------------------------------------------------------
-  # Workdir and logging.
-  workdir = os.path.abspath(workdir)
+  # Workdir (config.json), metric writer.
+  workdir, writer = writers.start(config, workdir)
   is_main = multihost.is_main()
-  if is_main:
-    os.makedirs(workdir, exist_ok=True)
-    with open(os.path.join(workdir, 'config.json'), 'w') as f:
-      f.write(config.to_json_best_effort(indent=2))
-  writer = writers.MetricWriter(workdir)
   steps_total = total_steps(config)
 
   # -----------------------------------------------------------------------------------------
@@ -85,23 +77,21 @@ def train_and_evaluate(config, workdir):
   translate = evaluation.make_translate_fn(config, program.replicated)
   logging.info('%s: %.2fM parameters, compute dtype %s.', config.method,
                program.num_params / 1e6, config.compute_dtype)
-  init_rng, train_rng = jax.jit(lambda: tuple(jax.random.split(jax.random.key(config.seed))),
-                                out_shardings=program.replicated)()
+  init_rng, train_rng = common_program.seed_keys(config.seed, program.replicated)
 
   # -----------------------------------------------------------------------------------------
-  # Resume: the latest checkpoint in the workdir wins; then config.model_init; then scratch.
+  # Resume (this workdir's latest checkpoint) > config.resume > config.model_init > scratch.
   ckpt = checkpoint.Checkpointer(workdir, keep=config.keep_checkpoints,
                                  every=config.checkpoint_every)
-  latest = ckpt.latest_step()
-  if latest is not None:
-    logging.info('Resuming from step %d.', latest)
-    state = ckpt.restore(latest, common_program.sharded_abstract(program.abstract_state,
-                                                                 program.state_shardings),
-                         train_iter)
-  else:
-    state = jax.jit(program.init, out_shardings=program.state_shardings)(init_rng)
-    if config.get('model_init'):  # Every process reads the files and places its own shards.
-      state['params'] = warm_start.load(config, state['params'], workdir)
+
+  def warm_start_state(state):  # Every process reads the files and places its own shards.
+    return dict(state, params=warm_start.load(config, state['params'], workdir))
+
+  state = checkpoint.restore_or_init(
+      ckpt, config,
+      common_program.sharded_abstract(program.abstract_state, program.state_shardings),
+      train_iter, init=lambda: jax.jit(program.init, out_shardings=program.state_shardings)(
+          init_rng), warm_start=warm_start_state)
   step = int(jax.device_get(state['step']))
 
   sample_batch = None
@@ -133,10 +123,8 @@ def train_and_evaluate(config, workdir):
       if ckpt.should_save(step) or last or stop:
         ckpt.save(step, state, train_iter, force=True)
       if sample_batch is not None and (step % config.sample_every == 0 or last):
-        grid = evaluation.sample_grid(translate, state['params'], sample_batch)
-        if is_main:
-          images.save_png(os.path.join(workdir, 'samples', f'step_{step:08d}.png'), grid)
-          writer.write_image(step, 'samples', grid)
+        writer.write_samples(step, evaluation.sample_grid(translate, state['params'],
+                                                          sample_batch))
       if stop:
         break
   progress.close()
@@ -155,11 +143,7 @@ def train_and_evaluate(config, workdir):
   # -----------------------------------------------------------------------------------------
   # Export every network as a flat '/'-keyed .npz (gathered from every host's shards).
   if config.export_at_end:
-    params = multihost.fetch(state['params'])
-    if is_main:
-      path = os.path.join(workdir, 'params.npz')
-      tree_util.save_npz(path, params)
-      logging.info('Exported parameters to %s', path)
+    writers.export_params(workdir, state['params'])
   writer.close()
   return state
 

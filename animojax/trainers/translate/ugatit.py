@@ -46,18 +46,8 @@ def build_nets(config, rngs):
   return nets
 
 
-def init_extra(config):
-  del config
-  return {}
-
-
-def batch_fields(config):
-  del config
-  return ('image',)
-
-
-def data_fields(config):
-  return batch_fields(config)
+init_extra = common.no_extra_state
+batch_fields = data_fields = common.images_only
 
 
 def loss_terms(config):
@@ -65,8 +55,7 @@ def loss_terms(config):
   return LOSS_TERMS
 
 
-def host_transform(config, split):
-  del config, split
+host_transform = common.no_host_transform
 
 
 def make_translate(graphdefs, config):
