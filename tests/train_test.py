@@ -13,6 +13,7 @@ import pytest
 from animojax import export as export_lib
 from animojax.configs import animo as animo_config
 from animojax.data import pipeline
+from animojax.trainers.animo import program as animo_program
 from animojax.trainers.animo import train as trainer
 from animojax.trainers.animo import state as animo_state
 from animojax.trainers.animo import step as animo_step
@@ -71,8 +72,11 @@ def test_demo_run_leaves_all_artefacts(tiny_run, synthetic_data_dir, tmp_path):
 
 
 def _plain_config(data_dir, **overrides):
-  """`tiny_config` without samples, evaluation or export: the train state alone."""
-  config = tiny_config(data_dir, sample_every=0, export_at_end=False, **overrides)
+  """`tiny_config` without samples, evaluation or export: the train state alone, on one device
+  (8 fake devices compile and run more slowly; tests/multihost_test.py stops and resumes runs
+  sharded over 8)."""
+  config = tiny_config(data_dir, sample_every=0, export_at_end=False, mesh=[('data', 1)],
+                       **overrides)
   config.eval.num_pairs = 0
   return config
 
@@ -209,8 +213,9 @@ def test_wrong_image_size_is_a_clear_error(synthetic_data_dir, tmp_path):
 
 
 def test_nonfinite_loss_fails_naming_the_step(synthetic_data_dir, tmp_path, monkeypatch):
+  # One device: the warp step _plain_config's runs compile (the compilation cache shares it).
   config = tiny_config(synthetic_data_dir, total_steps=3, warp_steps=3, log_every=3,
-                       sample_every=0)
+                       sample_every=0, mesh=[('data', 1)])
   # A NaN that appears on the device side (past the pipeline's own input checks) in the 2nd
   # batch, i.e. step 1 (steps count from 0).
   original, calls = pipeline.to_global, []
@@ -226,25 +231,31 @@ def test_nonfinite_loss_fails_naming_the_step(synthetic_data_dir, tmp_path, monk
     trainer.train_and_evaluate(config, str(tmp_path / 'w'))
 
 
-def test_vgg19_loss_from_a_converted_file_trains(synthetic_data_dir, tmp_path):
+def test_vgg19_loss_from_a_converted_file(tmp_path):
   # The paper's loss path: a torchvision-layout state dict (random weights here; the real file
-  # cannot be downloaded in CI) converted to npz and named in the config.
+  # cannot be downloaded in CI) converted to npz and named in the config. The train step with a
+  # VGG19 loss is compiled by tests/train_speed_test.py (the both-domains loss check).
   from animojax.convert import vgg19 as vgg19_convert  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(0)
   state_dict = {}
   for _, index, cin, cout in vgg19_convert.CONV_LAYERS:
     state_dict[f'features.{index}.weight'] = rng.normal(
         0, np.sqrt(2 / (9 * cin)), (cout, cin, 3, 3)).astype(np.float32)
-    state_dict[f'features.{index}.bias'] = np.zeros(cout, np.float32)
+    state_dict[f'features.{index}.bias'] = rng.normal(0, 0.1, cout).astype(np.float32)
   weights = str(tmp_path / 'vgg19.npz')
   tree_util.save_flat_npz(weights, vgg19_convert.convert_state_dict(state_dict))
-  # One step of the full stage only (compiling the VGG19 loss is most of this test's time).
-  config = tiny_config(synthetic_data_dir, total_steps=1, warp_steps=0, log_every=1,
-                       sample_every=0, export_at_end=False)
-  config.eval.num_pairs = 0
+  config = program_config(mesh=[('data', 1)])
   config.loss.network = 'vgg19'
   config.loss.vgg19_weights = weights
-  config.loss.num_scales = 1  # The pyramid's other scales are the same code on smaller images.
-  trainer.train_and_evaluate(config, str(tmp_path / 'w'))
-  row = _metrics(str(tmp_path / 'w'))[-1]
-  assert np.isfinite(row['loss']) and row['anime_style'] > 0
+  config.loss.num_scales = 1
+  loss = animo_program.build(config).image_loss
+  stored = tree_util.load_npz_flat(weights)
+  loaded = {k.removesuffix('/value'): v
+            for k, v in tree_util.flatten_with_names(loss.params).items()}
+  assert len(loaded) == 26 and 'conv5_1/kernel' in loaded  # The layers up to the last tap.
+  for name, value in loaded.items():
+    np.testing.assert_array_equal(np.asarray(value, np.float32), stored[name], err_msg=name)
+  x, y = (jax.random.uniform(jax.random.key(i), (2, 16, 16, 3), minval=-1) for i in (0, 1))
+  total, aux = jax.jit(lambda p, x, y: loss(p, x, y, num_scales=1, style_weight=250.0))(
+      loss.params, x, y)
+  assert np.isfinite(total) and aux['style'] > 0 and aux['perceptual'] > 0
