@@ -99,33 +99,35 @@ def train_and_evaluate(config, workdir):
   progress = tqdm.tqdm(total=config.total_steps, initial=step, disable=not is_main,
                        desc='train', unit='step', dynamic_ncols=True)
   accumulated = None
-  with preemption_lib.Preemption() as preemption:
-    while step < config.total_steps:
-      stage = 'warp' if step < config.warp_steps else 'gen'
-      if step == config.warp_steps and config.reset_warp_optimizer_at_gen:
-        state['opt']['warp'] = jax.jit(tx.init, out_shardings=state_shardings['opt']['warp'])(
-            state['params']['warp'])
-      batch = pipeline.to_global(next(train_iter), data_sharding)
-      state, metrics = train_steps[stage](state, batch, loss_params, train_rng)
-      accumulated = metrics if accumulated is None else accumulated.merge(metrics)
-      step += 1
-      progress.update(1)
-      progress.set_postfix(stage=stage, refresh=False)
-      last = step == config.total_steps
-      stop = preemption.reached(step)  # The same answer on every process.
-      # The stages log different terms: close the interval where the warp-only stage ends.
-      if step % config.log_every == 0 or last or stop or step == config.warp_steps:
-        log_metrics(accumulated, step)
-        accumulated = None
-      if ckpt.should_save(step) or last or stop:
-        ckpt.save(step, state, train_iter, force=True)
-      if sample_batch is not None and (step % config.sample_every == 0 or last):
-        results = animo_eval.reenact(generate, state['ema'], sample_batch, config.data)
-        writer.write_samples(step, animo_eval.sample_grid(results))
-      if stop:
-        break
-  progress.close()
-  ckpt.close()
+  try:
+    with preemption_lib.Preemption() as preemption:
+      while step < config.total_steps:
+        stage = 'warp' if step < config.warp_steps else 'gen'
+        if step == config.warp_steps and config.reset_warp_optimizer_at_gen:
+          state['opt']['warp'] = jax.jit(tx.init, out_shardings=state_shardings['opt']['warp'])(
+              state['params']['warp'])
+        batch = pipeline.to_global(next(train_iter), data_sharding)
+        state, metrics = train_steps[stage](state, batch, loss_params, train_rng)
+        accumulated = metrics if accumulated is None else accumulated.merge(metrics)
+        step += 1
+        progress.update(1)
+        progress.set_postfix(stage=stage, refresh=False)
+        last = step == config.total_steps
+        stop = preemption.reached(step)  # The same answer on every process.
+        # The stages log different terms: close the interval where the warp-only stage ends.
+        if step % config.log_every == 0 or last or stop or step == config.warp_steps:
+          log_metrics(accumulated, step)
+          accumulated = None
+        if ckpt.should_save(step) or last or stop:
+          ckpt.save(step, state, train_iter, force=True)
+        if sample_batch is not None and (step % config.sample_every == 0 or last):
+          results = animo_eval.reenact(generate, state['ema'], sample_batch, config.data)
+          writer.write_samples(step, animo_eval.sample_grid(results))
+        if stop:
+          break
+  finally:  # Also on an error: pending checkpoint writes finish before the process ends.
+    progress.close()
+    ckpt.close()
   if step < config.total_steps:
     logging.warning('Stopped at step %d of %d; rerun the same command to resume.', step,
                     config.total_steps)
@@ -149,8 +151,9 @@ def evaluate_workdir(config, workdir, generate, params, step, suite=None, reenac
   """Scores all reenactment directions on `config.eval.num_pairs` test pairs.
 
   Every process computes the whole table (the generator runs on all of them); process 0 writes
-  eval.json and eval.md. `suite` defaults to every metric whose weights are present (`metric_suite.load_for_config`);
-  the skipped ones are listed in eval.md/eval.json with the reason. `reenact_fn` runs the
+  eval.json and eval.md. `suite` defaults to every metric whose weights are present
+  (`metric_suite.load_for_config`); the skipped ones are listed in eval.md/eval.json with the
+  reason. `reenact_fn` runs the
   directions (default: AniMo's, see `animo_eval.evaluate`; ToonTalker passes its own).
   """
   suite = suite or metric_suite.load_for_config(config.eval)

@@ -107,33 +107,35 @@ def train_and_evaluate(config, workdir):
   progress = tqdm.tqdm(total=config.total_steps, initial=step, disable=not is_main,
                        desc='train', unit='step', dynamic_ncols=True)
   accumulated = None
-  with preemption_lib.Preemption() as preemption:
-    while step < config.total_steps:
-      stage = stage_at(config, step)
-      if step == config.stage1_steps and config.copy_real_to_cartoon:
-        # Stage 2 starts (also when resuming from the checkpoint written at this step).
-        state = copy_stage2(state)
-      batch = pipeline.to_global(_pairs_only(next(train_iter)), data_sharding)
-      state, metrics = program.train_steps[stage](state, batch, loss_params, train_rng)
-      accumulated = metrics if accumulated is None else accumulated.merge(metrics)
-      step += 1
-      progress.update(1)
-      progress.set_postfix(stage=stage, refresh=False)
-      last, stop = step == config.total_steps, preemption.reached(step)
-      # The stages log different terms: close the interval where stage 1 ends.
-      if step % config.log_every == 0 or last or stop or step == config.stage1_steps:
-        log_metrics(accumulated, step, stage)
-        accumulated = None
-      # Also where stage 1 ends: ablations of stage 2 can start from the same stage-1 state.
-      if ckpt.should_save(step) or last or stop or step == config.stage1_steps:
-        ckpt.save(step, state, train_iter, force=True)
-      if sample_batch is not None and (step % config.sample_every == 0 or last):
-        results = tt_eval.reenact(generate, state['params']['gen'], sample_batch, config.data)
-        writer.write_samples(step, animo_eval.sample_grid(results))
-      if stop:
-        break
-  progress.close()
-  ckpt.close()
+  try:
+    with preemption_lib.Preemption() as preemption:
+      while step < config.total_steps:
+        stage = stage_at(config, step)
+        if step == config.stage1_steps and config.copy_real_to_cartoon:
+          # Stage 2 starts (also when resuming from the checkpoint written at this step).
+          state = copy_stage2(state)
+        batch = pipeline.to_global(_pairs_only(next(train_iter)), data_sharding)
+        state, metrics = program.train_steps[stage](state, batch, loss_params, train_rng)
+        accumulated = metrics if accumulated is None else accumulated.merge(metrics)
+        step += 1
+        progress.update(1)
+        progress.set_postfix(stage=stage, refresh=False)
+        last, stop = step == config.total_steps, preemption.reached(step)
+        # The stages log different terms: close the interval where stage 1 ends.
+        if step % config.log_every == 0 or last or stop or step == config.stage1_steps:
+          log_metrics(accumulated, step, stage)
+          accumulated = None
+        # Also where stage 1 ends: ablations of stage 2 can start from the same stage-1 state.
+        if ckpt.should_save(step) or last or stop or step == config.stage1_steps:
+          ckpt.save(step, state, train_iter, force=True)
+        if sample_batch is not None and (step % config.sample_every == 0 or last):
+          results = tt_eval.reenact(generate, state['params']['gen'], sample_batch, config.data)
+          writer.write_samples(step, animo_eval.sample_grid(results))
+        if stop:
+          break
+  finally:  # Also on an error: pending checkpoint writes finish before the process ends.
+    progress.close()
+    ckpt.close()
   if step < config.total_steps:
     logging.warning('Stopped at step %d of %d; rerun the same command to resume.', step,
                     config.total_steps)

@@ -108,27 +108,29 @@ def train_and_evaluate(config, workdir):
   progress = tqdm.tqdm(total=steps_total, initial=step, disable=not is_main, desc='train',
                        unit='step', dynamic_ncols=True)
   train_step, accumulated = program.train_steps['train'], None
-  with preemption_lib.Preemption() as preemption:
-    while step < steps_total:
-      batch = pipeline.to_global(next(train_iter), program.data_sharding)
-      state, metrics = train_step(state, batch, train_rng)
-      accumulated = metrics if accumulated is None else accumulated.merge(metrics)
-      step += 1
-      progress.update(1)
-      last = step == steps_total
-      stop = preemption.reached(step)  # The same answer on every process.
-      if step % config.log_every == 0 or last or stop:
-        log_metrics(accumulated, step)
-        accumulated = None
-      if ckpt.should_save(step) or last or stop:
-        ckpt.save(step, state, train_iter, force=True)
-      if sample_batch is not None and (step % config.sample_every == 0 or last):
-        writer.write_samples(step, evaluation.sample_grid(translate, state['params'],
-                                                          sample_batch))
-      if stop:
-        break
-  progress.close()
-  ckpt.close()
+  try:
+    with preemption_lib.Preemption() as preemption:
+      while step < steps_total:
+        batch = pipeline.to_global(next(train_iter), program.data_sharding)
+        state, metrics = train_step(state, batch, train_rng)
+        accumulated = metrics if accumulated is None else accumulated.merge(metrics)
+        step += 1
+        progress.update(1)
+        last = step == steps_total
+        stop = preemption.reached(step)  # The same answer on every process.
+        if step % config.log_every == 0 or last or stop:
+          log_metrics(accumulated, step)
+          accumulated = None
+        if ckpt.should_save(step) or last or stop:
+          ckpt.save(step, state, train_iter, force=True)
+        if sample_batch is not None and (step % config.sample_every == 0 or last):
+          writer.write_samples(step, evaluation.sample_grid(translate, state['params'],
+                                                            sample_batch))
+        if stop:
+          break
+  finally:  # Also on an error: pending checkpoint writes finish before the process ends.
+    progress.close()
+    ckpt.close()
   if step < steps_total:
     logging.warning('Stopped at step %d of %d; rerun the same command to resume.', step,
                     steps_total)
