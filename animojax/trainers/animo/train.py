@@ -128,9 +128,7 @@ def train_and_evaluate(config, workdir):
   finally:  # Also on an error: pending checkpoint writes finish before the process ends.
     progress.close()
     ckpt.close()
-  if step < config.total_steps:
-    logging.warning('Stopped at step %d of %d; rerun the same command to resume.', step,
-                    config.total_steps)
+  if preemption_lib.stopped_early(step, config.total_steps):
     writer.close()
     return state
 

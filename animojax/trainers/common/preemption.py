@@ -49,3 +49,12 @@ class Preemption:
   def __exit__(self, *exc):
     if self._previous is not None:
       signal.signal(signal.SIGTERM, self._previous)
+
+
+def stopped_early(step, total_steps):
+  """Whether a train loop ended before `total_steps` (a preemption); if so, says how to resume."""
+  if step >= total_steps:
+    return False
+  logging.warning('Stopped at step %d of %d; rerun the same command to resume.', step,
+                  total_steps)
+  return True

@@ -131,9 +131,7 @@ def train_and_evaluate(config, workdir):
   finally:  # Also on an error: pending checkpoint writes finish before the process ends.
     progress.close()
     ckpt.close()
-  if step < steps_total:
-    logging.warning('Stopped at step %d of %d; rerun the same command to resume.', step,
-                    steps_total)
+  if preemption_lib.stopped_early(step, steps_total):
     writer.close()
     return state
 
