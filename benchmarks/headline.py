@@ -11,8 +11,8 @@ quotes, so that a reader can check a number by running one command:
   generate        one reenacted 256² frame at batch 1 and 16, fp32/bf16, PIRender eager/compiled
   warp            `ops.grid_sample` against torch's F.grid_sample (issue 5's sizes)
   input_pipeline  the grain pipeline's img/s against what the step consumes
-  reenact         the whole video pipeline (decode → detect → 3DDFA → fit → generate → encode), bf16,
-                  next to the PyTorch references
+  reenact         the whole video pipeline (decode → detect → 3DDFA → fit → generate → encode),
+                  bf16, next to the PyTorch references
 
 The device and date head the output; paste the tables into benchmarks/RESULTS.md under them.
 """

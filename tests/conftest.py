@@ -14,7 +14,8 @@ import re
 # compiles them in about half the time (the tiny AniMo's warp step 10.5 -> 5.0 s, full step
 # 16.7 -> 8.9 s) and runs them a little slower, which tests do not notice. CPU only; CLIs that
 # tests start inherit the flags (tests/multihost_test.py passes them on explicitly).
-FAST_COMPILE_XLA_FLAGS = '--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true'
+FAST_COMPILE_XLA_FLAGS = ('--xla_backend_optimization_level=0 '
+                          '--xla_llvm_disable_expensive_passes=true')
 
 # Must happen before JAX initialises its backend.
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')

@@ -10,8 +10,9 @@ Stopping and resuming is exact: the stopped-and-resumed two-process run equals a
 two-process run bit for bit (the `slow` variant checks it; measured on 2026-12-03). Against one
 process, the runs read the same global batches, but the gradient all-reduce sums in another
 order across processes (gloo) than within one, and Adam's first steps move every parameter whose
-gradient is rounding noise by a full learning rate (measured: the demo's losses agree to 1e-7 for 3 steps, then drift by up to 1%).
-So the first steps' losses must agree to float32 rounding, the rest to what that drift allows.
+gradient is rounding noise by a full learning rate (measured: the demo's losses agree to 1e-7 for
+3 steps, then drift by up to 1%). So the first steps' losses must agree to float32 rounding, the
+rest to what that drift allows.
 """
 
 import json

@@ -35,6 +35,13 @@ from animojax.mocap import motion as motion_lib
 from animojax.utils import cli
 
 
+def labelling_tools(tddfa_weights: str | None = None, bfm: str | None = None):
+  """(capturer, fitter): 3DDFA_V2's capture (`tddfa_weights`, default: the cache) and the fit of
+  its expression into Deep3DFaceRecon's BFM (`bfm`: BFM_model_front.mat) or the embedded model."""
+  capturer = capture_lib.Capturer(tddfa_weights or None)
+  return capturer, motion_lib.make_fitter(f'bfm:{bfm}' if bfm else 'embedded', capturer.weights)
+
+
 def label_video(path: str, capturer, fitter, batch: int = 32) -> dict[str, np.ndarray]:
   """{'coeff' [N, 257], 'no_face' [M]} of one video; raises ValueError when no frame has a face."""
   frames = []
@@ -100,11 +107,10 @@ def video_stem(name: str) -> str:
 
 def main(argv):
   del argv
-  spec = f'bfm:{FLAGS.bfm}' if FLAGS.bfm else 'embedded'
   with cli.user_errors('label'):  # One line naming the input (exit 1); bugs keep tracebacks.
-    capturer = capture_lib.Capturer(FLAGS.tddfa_weights)
-    fitter = motion_lib.make_fitter(spec, capturer.weights)
+    capturer, fitter = labelling_tools(FLAGS.tddfa_weights, FLAGS.bfm)
     report = label_tree(FLAGS.images, FLAGS.out, capturer, fitter, FLAGS.batch)
+  spec = f'bfm:{FLAGS.bfm}' if FLAGS.bfm else 'embedded'
   print(f'Wrote {len(report["written"])} coefficient files to {FLAGS.out} ({spec} expression).')
   for problem in report['no_face']:
     print(f'  skipped: {problem}')

@@ -23,20 +23,23 @@ def prefetch(iterable: Iterable[Any], depth: int = 64) -> Iterator[Any]:
   items = queue.Queue(maxsize=depth)
   stop = threading.Event()
 
+  def put(entry):  # False once the consumer has stopped (nobody reads the queue then).
+    while not stop.is_set():
+      try:
+        items.put(entry, timeout=0.1)
+        return True
+      except queue.Full:
+        continue
+    return False
+
   def produce():
     try:
       for item in iterable:
-        while not stop.is_set():
-          try:
-            items.put((item, None), timeout=0.1)
-            break
-          except queue.Full:
-            continue
-        if stop.is_set():
+        if not put((item, None)):
           return
-      items.put((_DONE, None))
+      put((_DONE, None))
     except BaseException as e:  # pylint: disable=broad-except  (re-raised in the consumer)
-      items.put((_DONE, e))
+      put((_DONE, e))
 
   thread = threading.Thread(target=produce, daemon=True)
   thread.start()

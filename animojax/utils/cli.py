@@ -1,8 +1,9 @@
 """How the command-line tools end on bad input: one line naming the input, no traceback.
 
 Every tool (`launch`, `export`, `evaluate`, `compile_check`, `posemap`, `convert.fetch`,
-`data.tfds_build`, `reenact`, `translate`, `mocap.label`) ends a user error the way `launch` always has: `SystemExit(message)`, which
-Python prints as one line on stderr with exit status 1. Two helpers route the other errors there:
+`data.tfds_build`, `reenact`, `translate`, `mocap.label`) ends a user error the way `launch`
+always has: `SystemExit(message)`, which Python prints as one line on stderr with exit status 1.
+Two helpers route the other errors there:
 
 * `parse_flags`, absl's flags parser for `app.run`, turns ml_collections' traceback for an
   unknown `--config.x=y` key (and for a config file whose `get_config` rejects its argument)

@@ -92,9 +92,10 @@ def _config(fmt, size):
 
 def _capture_config(size):
   return VoxCelebConfig(
-      name=f'capture_{size}', coeff_format='deep3d', image_size=size, capture=True, description=f'VoxCeleb frames at {size}x{size} from raw videos, labelled '
-      'while building by this package\'s motion capture (Deep3DFaceRecon layout: exp | angle '
-      '| trans, the expression fitted into the embedded model unless capture_bfm is set).')
+      name=f'capture_{size}', coeff_format='deep3d', image_size=size, capture=True,
+      description=f'VoxCeleb frames at {size}x{size} from raw videos, labelled while building '
+      'by this package\'s motion capture (Deep3DFaceRecon layout: exp | angle | trans, the '
+      'expression fitted into the embedded model unless capture_bfm is set).')
 
 
 def person_of(video: str) -> str:
@@ -195,21 +196,19 @@ def _lmdb_frames(vid: _Video, ctx: _Context):
 
 
 @functools.lru_cache(maxsize=2)
-def _capture_tools(tddfa_weights: str, bfm: str):
-  """(capturer, fitter), made once per build process (their programs compile once)."""
-  # pylint: disable=g-import-not-at-top  # Only capture configs need the capture networks.
-  from animojax.mocap import capture as capture_lib
-  from animojax.mocap import motion as motion_lib
-  capturer = capture_lib.Capturer(tddfa_weights or None)
-  return capturer, motion_lib.make_fitter(f'bfm:{bfm}' if bfm else 'embedded', capturer.weights)
+def _labelling_tools(tddfa_weights: str, bfm: str):
+  """`mocap.label.labelling_tools`, made once per build process (their programs compile once)."""
+  from animojax.mocap import label  # pylint: disable=g-import-not-at-top  # Capture configs only.
+  return label.labelling_tools(tddfa_weights, bfm)
 
 
 def _captured_reader(vid: _Video, ctx: _Context):
-  """frame name -> (coeff, NaN crop) for a raw video, labelled by the motion capture."""
+  """frame name -> (coeff, NaN crop) for a raw video, labelled by the motion capture (every
+  frame of the video, whatever the stride: motion is relative to the video's first face)."""
   from animojax.mocap import label  # pylint: disable=g-import-not-at-top
   path = os.fspath(epath.Path(vid.source) / vid.name)
   try:
-    table = label.label_video(path, *_capture_tools(*ctx.capture))['coeff']
+    table = label.label_video(path, *_labelling_tools(*ctx.capture))['coeff']
   except ValueError as e:  # No readable frame, or no face in any frame.
     raise building.BadExampleError(path, str(e).removeprefix(f'{path}: ')) from None
   no_crop = np.full(3, np.nan, np.float32)

@@ -8,7 +8,6 @@ Every process runs every line (a jitted call made by one process would wait for 
 forever): sampling, evaluation and export compute on all processes and process 0 writes.
 """
 
-
 from absl import logging
 import jax
 import numpy as np
@@ -151,8 +150,8 @@ def evaluate_workdir(config, workdir, generate, params, step, suite=None, reenac
   Every process computes the whole table (the generator runs on all of them); process 0 writes
   eval.json and eval.md. `suite` defaults to every metric whose weights are present
   (`metric_suite.load_for_config`); the skipped ones are listed in eval.md/eval.json with the
-  reason. `reenact_fn` runs the
-  directions (default: AniMo's, see `animo_eval.evaluate`; ToonTalker passes its own).
+  reason. `reenact_fn` runs the directions (default: AniMo's, see `animo_eval.evaluate`;
+  ToonTalker passes its own).
   """
   suite = suite or metric_suite.load_for_config(config.eval)
   batch_size = config.eval.batch_size

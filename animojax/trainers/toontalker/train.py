@@ -8,7 +8,6 @@ Every process runs every line (a jitted call made by one process would wait for 
 forever): sampling, evaluation and export compute on all processes and process 0 writes.
 """
 
-
 from absl import logging
 import jax
 import numpy as np
