@@ -273,6 +273,11 @@ def run_peer_toontalker(args):
   import torchvision  # pylint: disable=g-import-not-at-top
 
   sys.path.insert(0, os.path.abspath(args.peer))
+  # The released networks/encoder.py starts with a stray `from turtle import forward` (unused),
+  # and turtle needs tkinter, which server images lack: give it an empty module instead.
+  if 'turtle' not in sys.modules:
+    import types  # pylint: disable=g-import-not-at-top
+    sys.modules['turtle'] = types.SimpleNamespace(forward=None)
   from networks.generator import Generator_trans_w  # pylint: disable=g-import-not-at-top,import-error
   import importlib.util  # pylint: disable=g-import-not-at-top
   spec = importlib.util.spec_from_file_location(
