@@ -15,7 +15,9 @@ from tests.helpers import program_config
 pytestmark = pytest.mark.devices(8)
 
 
-@pytest.mark.parametrize('stage', ['warp', 'gen'])
+@pytest.mark.parametrize('stage', [
+    # Slow: the same build and lowering code as 'gen', whose program contains the warp path.
+    pytest.param('warp', marks=pytest.mark.slow), 'gen'])
 def test_two_builds_of_a_sharded_step_lower_to_the_same_hlo(stage):
   config = program_config(sharding_rules=[('.*kernel', 'fsdp'), ('.*', 'replicate')])
   texts = []

@@ -101,6 +101,10 @@ def test_tpu_fsdp_rules_compile_and_shard_the_state():
   assert memory['arguments'] < 0.6 * replicated['arguments'], (memory, replicated)
 
 
+# Slow (a TPU compile in a fresh process, ~100 s on 2 cores): the CLI's does-not-fit report and
+# exit status run in test_cli_exits_nonzero_when_the_step_does_not_fit, the TPU compiler in the
+# two test_tpu_* tests above, --topology's parsing in test_bad_flags_and_configs_....
+@pytest.mark.slow
 def test_tpu_cli_names_the_stage_that_does_not_fit_without_a_traceback():
   _tpu_devices()
   proc = _run_cli(_TINY, '--topology=v5e:2x2', '--config.batch_size=4', '--stages=warp',

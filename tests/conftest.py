@@ -10,10 +10,14 @@ import math
 import os
 import re
 
+import animojax  # Its XLA:CPU flags (see animojax/__init__.py) join the ones set below.
+
 # The suite's programs are tiny and compile-bound: without LLVM's optimisation passes XLA:CPU
 # compiles them in about half the time (the tiny AniMo's warp step 10.5 -> 5.0 s, full step
 # 16.7 -> 8.9 s) and runs them a little slower, which tests do not notice. CPU only; CLIs that
 # tests start inherit the flags (tests/multihost_test.py passes them on explicitly).
+# (XLA:CPU's CPU_OPT_PRESET_FAST_COMPILE would take a further 15% off, but changes float32
+# results: the AniMo torch-parity test fails by 20x its tolerance with it.)
 FAST_COMPILE_XLA_FLAGS = ('--xla_backend_optimization_level=0 '
                           '--xla_llvm_disable_expensive_passes=true')
 

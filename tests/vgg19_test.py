@@ -1,5 +1,7 @@
 """Tests the VGG19 converter, feature extractor and PIRender perceptual loss against torch."""
 
+import copy
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -142,9 +144,17 @@ def test_perceptual_and_style_loss_match_pirender(converted):
   np.testing.assert_allclose(float(value), expected.item(), rtol=1e-4)
   np.testing.assert_allclose(float(aux['perceptual'] + style_weight * aux['style']),
                              expected.item(), rtol=1e-4)
-  expected_grad = x_t.grad.numpy().transpose(0, 2, 3, 1)
-  rel = np.abs(np.asarray(grad) - expected_grad).max() / np.abs(expected_grad).max()
-  assert rel <= 1e-3, rel
+  # The gradient against a float64 torch reference, as a norm: at this input the coarse scales'
+  # float32 gradient is ill-conditioned (torch's own float32 gradient of the 2x-downsampled
+  # pyramid is 3.5e-3 off float64 in its largest entry), so a few entries move with rounding
+  # while the whole stays put. Measured on an AVX2 EPYC: 7e-4 (XLA), 6e-6 (torch float32); a
+  # wrong tap, weight layout or scale is off by O(1).
+  x64 = _nchw(x).double().requires_grad_(True)
+  _torch_pirender_loss(copy.deepcopy(net).double(), x64, _nchw(y).double(), num_scales,
+                       style_weight).backward()
+  expected_grad = x64.grad.numpy().transpose(0, 2, 3, 1)
+  rel = np.linalg.norm(np.asarray(grad) - expected_grad) / np.linalg.norm(expected_grad)
+  assert rel <= 2e-3, rel
 
 
 

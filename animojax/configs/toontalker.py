@@ -70,6 +70,8 @@ def get_config(arg=None):
   c.data.num_workers = -1
 
   c.model = dict(variant='paper')  # animojax.models.toontalker.VARIANTS (+ overrides).
+  # Flow heads' init scale: 1.0 = LIA's N(0, 1); 0.0 = the identity warp (the demo's deviation).
+  c.model.flow_init_scale = 1.0
   # Warm start (generator only): an exported .npz, or a released ToonTalker .pt (see
   # convert/toontalker_torch.py; PATH:both / PATH:cartoon for the in-domain file).
   c.model_init = ''
@@ -125,6 +127,9 @@ def get_config(arg=None):
     c.data.num_threads = 2
     c.data.prefetch = 4
     c.model.variant = 'demo'
+    # Deviation: from LIA's init the warp stayed unused for the demo's few hundred steps and the
+    # output was a blur far below copy-source (README, ToonTalker demo).
+    c.model.flow_init_scale = 0.0
     c.loss.network = 'pixel_pyramid'  # No VGG19 download; not the paper's loss.
     c.batch_size = 8
     c.stage1_steps = 150

@@ -44,10 +44,14 @@ def torch_conv3x3(in_channels: int, out_channels: int, *, rngs: nnx.Rngs) -> nnx
 class ToFlow(nnx.Module):
   """LIA's ToFlow: flow + mask from the feature, then the source feature warped by them."""
 
-  def __init__(self, in_channels: int, style_dim: int, *, rngs: nnx.Rngs):
+  def __init__(self, in_channels: int, style_dim: int, *, init_scale: float = 1.0,
+               rngs: nnx.Rngs):
     self.upsample = stylegan2.Upsample()
     self.conv = stylegan2.ModulatedConv2d(in_channels, 3, 1, style_dim, demodulate=False,
                                           rngs=rngs)
+    # init_scale < 1 (not LIA's: it draws N(0, 1)) starts the warp nearer the identity; 0 makes
+    # it exactly the identity with a 0.5 mask (see VARIANTS['demo']).
+    self.conv.weight[...] = self.conv.weight[...] * init_scale
     self.bias = nnx.Param(jnp.zeros((3,)))
 
   def __call__(self, x, style, feature, skip=None):
@@ -82,7 +86,7 @@ class Decoder(nnx.Module):
   """`Synthesis_transformer_SFT` (the `dec` of a released generator)."""
 
   def __init__(self, size: int, channels, style_dim: int, motion_dim: int, num_heads: int,
-               ffn_dim: int, *, rngs: nnx.Rngs):
+               ffn_dim: int, *, flow_init_scale: float = 1.0, rngs: nnx.Rngs):
     self.direction = nnx.Embed(motion_dim, style_dim,
                                embedding_init=stylegan2.standard_normal, rngs=rngs)
     self.input = stylegan2.ConstantInput(channels(4), rngs=rngs)
@@ -96,7 +100,7 @@ class Decoder(nnx.Module):
       convs.append(stylegan2.StyledConv(in_ch, out_ch, 3, style_dim, upsample=True, rngs=rngs))
       convs.append(stylegan2.StyledConv(out_ch, out_ch, 3, style_dim, rngs=rngs))
       to_rgbs.append(stylegan2.ToRGB(out_ch, rngs=rngs))
-      to_flows.append(ToFlow(out_ch, style_dim, rngs=rngs))
+      to_flows.append(ToFlow(out_ch, style_dim, init_scale=flow_init_scale, rngs=rngs))
       if 2**i >= SFT_FROM:
         sft.append(FuseSFT(out_ch, style_dim, rngs=rngs))
       in_ch = out_ch

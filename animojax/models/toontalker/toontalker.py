@@ -33,10 +33,12 @@ DOMAINS = ('real', 'cartoon')
 VARIANTS: dict[str, dict[str, Any]] = {
     # The released networks (size 256, style_dim 512, 20 motion tokens, 8 heads, FFN 512).
     'paper': dict(size=256, width=1.0, channel_multiplier=1, motion_dim=20, num_heads=8,
-                  ffn_dim=512, shared_query=True),
-    # CPU demo: 64² images, every width / 8 (style_dim 64).
+                  ffn_dim=512, shared_query=True, flow_init_scale=1.0),
+    # CPU demo: 64² images, every width / 8 (style_dim 64). Deviation: the flow heads start at
+    # the identity warp (flow_init_scale 0; LIA's N(0, 1) init is 1.0). From LIA's init, a few
+    # hundred CPU steps left the warp unused and the output a blur (README, ToonTalker demo).
     'demo': dict(size=64, width=0.125, channel_multiplier=1, motion_dim=20, num_heads=8,
-                 ffn_dim=64, shared_query=True),
+                 ffn_dim=64, shared_query=True, flow_init_scale=0.0),
 }
 
 
@@ -61,14 +63,14 @@ class Generator(nnx.Module):
   """One domain's released generator (`enc`, `enc2`, `dec`)."""
 
   def __init__(self, *, size: int, width: float, channel_multiplier: int, motion_dim: int,
-               num_heads: int, ffn_dim: int, rngs: nnx.Rngs):
+               num_heads: int, ffn_dim: int, flow_init_scale: float = 1.0, rngs: nnx.Rngs):
     channels = encoder.channel_table(width, channel_multiplier)
     self.style_dim = channels(4)  # = d_model: the 4² and 16² maps are attention memories.
     self.size = size
     self.enc = encoder.AppearanceEncoder(size, channels, rngs=rngs)
     self.enc2 = encoder.MotionEncoder(size, channels, self.style_dim, rngs=rngs)
     self.dec = synthesis.Decoder(size, channels, self.style_dim, motion_dim, num_heads, ffn_dim,
-                                 rngs=rngs)
+                                 flow_init_scale=flow_init_scale, rngs=rngs)
 
   def check(self, image, what='source'):
     if image.ndim != 4 or image.shape[1:] != (self.size, self.size, 3):
