@@ -12,7 +12,7 @@ import os
 _YNN_FLAG = '--xla_cpu_experimental_ynn_fusion_type='
 
 
-def jaxlib_at_least(major: int, minor: int) -> bool:
+def _jaxlib_at_least(major: int, minor: int) -> bool:
   """Whether the installed jaxlib is at least major.minor (False when it is not installed)."""
   try:
     version = importlib.metadata.version('jaxlib')
@@ -23,5 +23,5 @@ def jaxlib_at_least(major: int, minor: int) -> bool:
 
 
 if 'xla_cpu_experimental_ynn_fusion_type' not in os.environ.get('XLA_FLAGS', '') and (
-    jaxlib_at_least(0, 10)):
+    _jaxlib_at_least(0, 10)):
   os.environ['XLA_FLAGS'] = f"{os.environ.get('XLA_FLAGS', '')} {_YNN_FLAG}".strip()
