@@ -10,6 +10,7 @@ from animojax.convert import inception as inception_convert
 from animojax.metrics import fid
 from animojax.nets import fid_inception
 from tests import torch_reference_nets as refs
+from tests.conftest import RUN_FAST_COMPILER_OPTIONS
 
 RTOL = 1e-4  # Relative to the largest reference magnitude of each output.
 
@@ -44,7 +45,8 @@ def test_blocks_and_pool3_match_pytorch_fid_at_299(torch_and_npz):
     ref = [t.numpy() for t in model(torch.from_numpy(u8 / 255.0).permute(0, 3, 1, 2).float())]
   graphdef, params = nnx.split(fid_inception.build(npz))
   # Jitted: XLA compiles this network faster than eager mode runs it.
-  ours = jax.jit(lambda p, x: nnx.merge(graphdef, p)(fid.preprocess(x)))(params, images)
+  ours = jax.jit(lambda p, x: nnx.merge(graphdef, p)(fid.preprocess(x)),
+                 compiler_options=RUN_FAST_COMPILER_OPTIONS)(params, images)
   for name, expected in zip(('block0', 'block1', 'block2'), ref[:3]):
     _assert_relative(ours[name], expected.transpose(0, 2, 3, 1), name)
   _assert_relative(ours['pool3'], ref[3][:, :, 0, 0], 'pool3')

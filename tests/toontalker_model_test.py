@@ -14,6 +14,7 @@ from animojax.convert import toontalker_torch
 from animojax.models.blocks import initializers
 from animojax.models.blocks import stylegan2
 from animojax.models.toontalker import encoder
+from animojax.models.toontalker import synthesis
 from animojax.models.toontalker import toontalker
 from animojax.ops import warp
 from animojax.utils import tree as tree_utils
@@ -148,16 +149,35 @@ def test_bad_input_is_named():
     toontalker.ToonTalker(variant='demo', size=32, rngs=nnx.Rngs(0))
 
 
-def test_demo_flow_heads_start_at_the_identity_warp():
-  """`flow_init_scale=0` (the demo's deviation): every level samples the source features at the
-  base grid with mask 0.5; LIA's init (1.0) does not."""
-  src = jnp.asarray(_images(7, n=1))
+def test_demo_flow_heads_start_at_the_identity_warp(monkeypatch):
+  """`flow_init_scale=0` (the demo's deviation): a flow head samples the source features at the
+  base grid with mask 0.5; LIA's init (1.0) does not. One head is run; every variant is checked
+  to hand its scale to all of its heads (built abstractly: a whole model's eager init is a
+  minute of CPU)."""
+  rng = np.random.default_rng(7)
+  x, style, feature = (jnp.asarray(rng.normal(size=shape), jnp.float32)
+                       for shape in ((1, 8, 8, 16), (1, 32), (1, 8, 8, 4)))
+  identity = warp.identity_grid(8, 8)[None]
   for scale in (0.0, 1.0):
-    model = toontalker.ToonTalker(variant='demo', width=WIDTH, ffn_dim=FFN,
-                                  flow_init_scale=scale, rngs=nnx.Rngs(0))
-    out = _run(model, src, src, 'real')
-    for grid, mask in zip(out['grids'], out['masks']):
-      h, w = grid.shape[1:3]
-      identity = np.broadcast_to(warp.identity_grid(h, w), grid.shape)
-      assert np.allclose(grid, identity, atol=1e-6) == (scale == 0.0)
-      assert np.allclose(mask, 0.5) == (scale == 0.0)
+    head = synthesis.ToFlow(16, 32, init_scale=scale, rngs=nnx.Rngs(0))
+    warped, mask, _, grid = head(x, style, feature)
+    assert np.allclose(grid, identity, atol=1e-6) == (scale == 0.0)
+    assert np.allclose(mask, 0.5) == (scale == 0.0)
+    assert warped.shape == feature.shape
+
+  scales = []
+
+  class RecordingToFlow(synthesis.ToFlow):
+
+    def __init__(self, *args, init_scale=1.0, **kwargs):
+      scales.append(init_scale)
+      super().__init__(*args, init_scale=init_scale, **kwargs)
+
+  monkeypatch.setattr(synthesis, 'ToFlow', RecordingToFlow)
+  for variant, overrides, expected in (('demo', {}, 0.0), ('paper', {}, 1.0),
+                                       ('paper', {'flow_init_scale': 0.5}, 0.5)):
+    scales.clear()
+    nnx.eval_shape(lambda: toontalker.ToonTalker(variant=variant, size=SIZE, width=WIDTH,
+                                                 ffn_dim=FFN, rngs=nnx.Rngs(0), **overrides))
+    # A head per octave (8², 16², 32², 64²) in each domain's generator.
+    assert len(scales) == 2 * 4 and set(scales) == {expected}, (variant, scales)

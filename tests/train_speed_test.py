@@ -1,6 +1,8 @@
 """The train step's speed knobs leave the maths alone: bf16 policy, remat, one compilation,
 FLOP counting, and the shared program the trainer, benchmarks and compile check build."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -10,6 +12,7 @@ from animojax.trainers.animo import program as animo_program
 from animojax.trainers.animo import step as animo_step
 from animojax.trainers.common import precision
 from animojax.utils import flops
+from tests.conftest import RUN_FAST_COMPILER_OPTIONS
 from tests.conftest import collective_bytes
 from tests.helpers import program_config
 from tests.helpers import run_steps
@@ -105,7 +108,8 @@ def test_both_domains_through_one_loss_pass_give_each_domains_terms(stage):
   program = animo_program.build(config)
   loss, generator = program.image_loss, animo_step.make_generator(program.graphdef, stage=stage)
 
-  @jax.jit  # One program: op by op, the VGG19 passes take several times longer on CPUs.
+  # One program: op by op, the VGG19 passes take several times longer on CPUs.
+  @functools.partial(jax.jit, compiler_options=RUN_FAST_COMPILER_OPTIONS)
   def both_ways(loss_params, state, batch):
     together = animo_step.reenactment_loss(generator, state['params'], loss, loss_params, batch,
                                            stage=stage, loss_config=config.loss)

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from animojax.convert import vgg19 as vgg19_convert
 from animojax.losses import perceptual
 from animojax.nets import vgg19
+from tests.conftest import RUN_FAST_COMPILER_OPTIONS
 
 # torchvision's vgg19().features layer list (cfg 'E'); torchvision itself is not installed.
 _CFG = (64, 64, 'M', 128, 128, 'M', 256, 256, 256, 256, 'M', 512, 512, 512, 512, 'M',
@@ -136,8 +137,9 @@ def test_perceptual_and_style_loss_match_pirender(converted):
   def ours(x, y):
     return loss(loss.params, x, y, num_scales=num_scales, style_weight=style_weight)
 
-  (value, aux), grad = jax.jit(jax.value_and_grad(ours, has_aux=True))(jnp.asarray(x),
-                                                                       jnp.asarray(y))
+  (value, aux), grad = jax.jit(jax.value_and_grad(ours, has_aux=True),
+                               compiler_options=RUN_FAST_COMPILER_OPTIONS)(jnp.asarray(x),
+                                                                           jnp.asarray(y))
   x_t = _nchw(x).requires_grad_(True)
   expected = _torch_pirender_loss(net, x_t, _nchw(y), num_scales, style_weight)
   expected.backward()
