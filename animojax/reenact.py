@@ -24,6 +24,12 @@ Driving (`--driving`), by `--direction` (source<-driving, default anime<-human):
 * anime: a `.npy` or `.csv` [N, 20] of AnimeCeleb poses (17 morphs, 3 angles in degrees), mapped
   with the config's Φ.
 
+A ToonTalker run (`config.trainer == 'toontalker'`) is driven by frames, not motion: `--driving`
+is a video or a frame folder of the driving domain (human: each frame cropped to the square
+around the face found in the first frame; anime: whole frames), read by the model's own motion
+encoders; `--direction` names the domains as above (human = ToonTalker's real, anime = its
+cartoon). Relative motion (eq. 5 of the paper) takes the first driving frame as the reference.
+
 Motion is relative by default (each driving frame's change from the first applied to the
 source's own pose: captured for a human source, neutral for an anime one); `--absolute` uses the
 driving expression and head angles as they are. `--smooth=K` averages K frames. Frames without a
@@ -127,10 +133,20 @@ def _mat_motion(paths, pose_dim):
   return motion
 
 
-def driving_kind(path, driving_domain):
-  """'video' | 'frames' | 'mat' | 'table', checking that the path exists and suits the domain."""
+def driving_kind(path, driving_domain, frame_driven=False):
+  """'video' | 'frames' | 'mat' | 'table', checking that the path exists and suits the domain
+  (and, for a frame-driven model, ToonTalker, that it is a video or a frame folder)."""
   if not os.path.exists(path):
     raise InputError(f'--driving {path!r}: no such file or folder.')
+  if frame_driven:
+    if os.path.isdir(path) and any(n.lower().endswith(building.IMAGE_EXTENSIONS)
+                                   for n in os.listdir(path)):
+      return 'frames'
+    if os.path.isfile(path) and path.lower().endswith(video.VIDEO_EXTENSIONS):
+      return 'video'
+    raise InputError(f'--driving {path!r}: a ToonTalker model is driven by frames of the driving '
+                     f'domain: give a video ({", ".join(video.VIDEO_EXTENSIONS)}) or a folder of '
+                     'frames.')
   if driving_domain == 'anime':
     if not path.endswith(('.npy', '.csv')):
       raise InputError(f'--driving {path!r}: anime driving is a .npy or .csv of [N, 20] '
@@ -281,7 +297,9 @@ def run(*, source, driving, out=None, frames_dir=None, workdir=None, params=None
   if frames_dir and os.path.exists(frames_dir):
     raise InputError(f'--frames_dir {frames_dir!r} exists; give a new folder.')
   source_domain, driving_domain = reenactor.parse_direction(direction)
-  kind = driving_kind(driving, driving_domain)
+  frame_driven = (isinstance(generator, reenactor.FrameGenerator) if generator is not None
+                  else reenactor.is_frame_driven(workdir, config if params else None))
+  kind = driving_kind(driving, driving_domain, frame_driven)
   if out or kind == 'video':
     try:
       import av  # pylint: disable=g-import-not-at-top,unused-import
@@ -297,6 +315,12 @@ def run(*, source, driving, out=None, frames_dir=None, workdir=None, params=None
   if generator is None:
     generator = reenactor.load_generator(workdir=workdir, params=params, config=config,
                                          weights=weights)
+  if isinstance(generator, reenactor.FrameGenerator):
+    return _run_frame_driven(generator, source, source_image, driving, kind, source_domain,
+                             driving_domain, out=out, frames_dir=frames_dir, absolute=absolute,
+                             side_by_side=side_by_side, crop=crop, fps=fps,
+                             batch_size=batch_size, capturer=capturer,
+                             tddfa_weights=tddfa_weights)
   capture = None
   # Video frames are captured; a human source is cropped by the detector and has its own pose.
   if kind in ('video', 'frames') or source_domain == 'human':
@@ -320,13 +344,20 @@ def run(*, source, driving, out=None, frames_dir=None, workdir=None, params=None
       panels = background.prefetch(iter_driving_frames(driving, generator.image_size))
     else:
       panels = iter(())
+  _write_all(writer, lambda progress: reenactor.generate_all(
+      generator, src, motion, source_domain, batch_size, progress), src, panels, len(motion))
+  return {'frames': len(motion), 'missing': missing, 'fps': float(video_fps), 'audio': audio}
+
+
+def _write_all(writer, generated, src, panels, total):
+  """Writes the frames of `generated(progress)` (with the source and driving panels when `panels`
+  is given); nothing is left behind when it fails."""
   # Encoding runs in a thread behind the generator (PyAV releases the GIL), so the two overlap.
   encoder = background.InOrder()
   try:
-    with tqdm.tqdm(total=len(motion), desc='generate', unit='frame') as bar:
-      for image in reenactor.generate_all(generator, src, motion, source_domain, batch_size,
-                                          bar.update):
-        if side_by_side:
+    with tqdm.tqdm(total=total, desc='generate', unit='frame') as bar:
+      for image in generated(bar.update):
+        if panels is not None:
           row = [src, image]
           drive_frame = next(panels, None)
           if drive_frame is not None:
@@ -339,7 +370,51 @@ def run(*, source, driving, out=None, frames_dir=None, workdir=None, params=None
     encoder.cancel()
     writer.abort()
     raise
-  return {'frames': len(motion), 'missing': missing, 'fps': float(video_fps), 'audio': audio}
+
+
+def _run_frame_driven(generator, source, source_image, driving, kind, source_domain,
+                      driving_domain, *,
+                      out, frames_dir, absolute, side_by_side, crop, fps, batch_size, capturer,
+                      tddfa_weights):
+  """`run` for a ToonTalker model: the driving frames themselves go through its motion encoder.
+
+  A human driving video is cropped, for every frame, to the square around the face found in its
+  first frame (fixed framing, as the talking-head datasets' clips are cut); an anime one is used
+  whole. Relative motion takes the first driving frame as the reference (eq. 5).
+  """
+  size = generator.image_size
+  if source_domain == 'human' or driving_domain == 'human':
+    capturer = capturer or capture_lib.Capturer(tddfa_weights)
+  src_crop = reenactor.source_crop(source_image, source_domain, capturer, crop, name=source)
+  src = reenactor.resize(src_crop, size)
+  frames = [np.asarray(f) for f in iter_driving_frames(driving)]
+  if not frames:
+    raise InputError(f'--driving {driving!r}: no frames.')
+  if any(f.shape != frames[0].shape for f in frames):
+    raise InputError(f'--driving {driving!r}: frames of different sizes; resize them first.')
+  if driving_domain == 'human':
+    try:
+      box = reenactor.human_face_box(frames[0], capturer, f'--driving {driving!r} (first frame)')
+    except ValueError as e:
+      raise InputError(str(e)) from None
+    frames = [reenactor.crop_box(f, box) for f in frames]
+  frames = np.stack([reenactor.resize(f, size) for f in frames])
+  start = None if absolute else reenactor.to_model(frames[0])
+  source = reenactor.to_model(src)
+
+  def generated(progress):
+    for first in range(0, len(frames), batch_size):
+      chunk = frames[first:first + batch_size]
+      padded = np.concatenate([chunk, np.repeat(chunk[-1:], batch_size - len(chunk), 0)])
+      out_frames = generator.frames(source, reenactor.to_model(padded), start, source_domain,
+                                    driving_domain)
+      progress(len(chunk))
+      yield from np.asarray(out_frames)[:len(chunk)]
+
+  video_fps, audio = (_video_info(driving) if kind == 'video' else (fps, False))
+  writer = Writer(out, frames_dir, video_fps, driving if audio else None)
+  _write_all(writer, generated, src, iter(frames) if side_by_side else None, len(frames))
+  return {'frames': len(frames), 'missing': 0, 'fps': float(video_fps), 'audio': audio}
 
 
 FLAGS = flags.FLAGS

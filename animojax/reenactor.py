@@ -13,6 +13,9 @@ in [-1, 1] (S = config.data.image_size), `motion` [B, pose_dim] (exp | angles (r
 yaw, roll) | trans), `domain` the source's domain ('anime' or 'human'); it returns the generated
 images [B, S, S, 3] in [-1, 1].
 
+A ToonTalker run loads as a `FrameGenerator` instead: driven by frames of the driving domain
+(its own motion encoders), `frames(source, driving, start, source_domain, driving_domain)`.
+
 Human motion comes from `animojax.mocap` (FaceBoxes + 3DDFA_V2, then a least-squares fit into
 the model's coefficient space: the synthetic data's embedded model for configs trained on
 `synthetic_heads`, Deep3DFaceRecon's BFM given `BFM_model_front.mat` otherwise); anime motion
@@ -25,6 +28,7 @@ import json
 import os
 from typing import Any, Callable
 
+from flax import nnx
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -32,14 +36,20 @@ import numpy as np
 from PIL import Image
 
 from animojax import export
+from animojax import trainers
 from animojax.data import building
 from animojax.mocap import capture as capture_lib
 from animojax.mocap import motion as motion_lib
+from animojax.models.blocks import initializers
+from animojax.models.toontalker import toontalker as tt_model
 from animojax.nets import faceboxes
+from animojax.ops import kernels
 from animojax.posemap import mapping
 from animojax.trainers.animo import state as animo_state
 from animojax.trainers.animo import step as animo_step
+from animojax.trainers.toontalker import state as tt_state
 from animojax.utils import images
+from animojax.utils import tree as tree_util
 
 DIRECTIONS = ('anime<-human', 'human<-human', 'human<-anime', 'anime<-anime')
 # A human source is cropped to a square this many times the detector box's larger side, centred on
@@ -92,8 +102,11 @@ class Generator:
 
 
 def load_generator(workdir: str | None = None, params: str | None = None,
-                   config: str | None = None, weights: str = 'ema') -> Generator:
+                   config: str | None = None, weights: str = 'ema'):
   """From a training workdir (latest checkpoint) or an exported `.npz` plus its config.
+
+  Returns a `Generator` (AniMo: driven by motion vectors) or a `FrameGenerator` (ToonTalker:
+  driven by frames), by the config's `trainer`.
 
   Raises:
     ValueError / FileNotFoundError: with a message naming the input at fault.
@@ -102,14 +115,30 @@ def load_generator(workdir: str | None = None, params: str | None = None,
     raise ValueError('give either --workdir (a training run) or --params (an exported .npz) with '
                      '--config.')
   if workdir is not None:
-    cfg, _, groups = export.restore_latest(workdir, weights)
+    cfg, _, state_params = export.restore_latest(workdir, weights)
+    if cfg.trainer == 'toontalker':
+      return _frame_generator(cfg, trainers.get('toontalker').model_params(state_params))
+    if cfg.trainer != 'animo':
+      raise ValueError(f'--workdir {workdir!r} holds a {cfg.trainer!r} run; reenactment takes '
+                       'an AniMo or a ToonTalker run.')
     graphdef = animo_state.graphdef_of(animo_state.model_config(cfg))
+    groups = state_params
   else:
     if config is None:
       raise ValueError('--params needs --config (the run\'s config.json or e.g. animo:demo).')
     if not os.path.isfile(params):
       raise FileNotFoundError(f'--params {params!r}: file not found.')
     cfg = load_config(config)
+    if cfg.get('trainer') == 'toontalker':
+      gen_def, _ = tt_state.graphdefs(tt_state.model_config(cfg))
+      abstract = nnx.to_pure_dict(nnx.state(nnx.eval_shape(
+          lambda: tt_state.build_generator(tt_state.model_config(cfg),
+                                           initializers.KeyStream(0)))))
+      try:
+        loaded = tree_util.restore_like(tree_util.load_npz_flat(params), abstract)
+      except ValueError as e:
+        raise ValueError(f'--params {params!r} does not fit --config {config!r}: {e}') from None
+      return _frame_generator(cfg, jax.tree.map(jnp.asarray, loaded))
     try:
       model = export.load_model(params, animo_state.model_config(cfg))
     except ValueError as e:
@@ -118,6 +147,60 @@ def load_generator(workdir: str | None = None, params: str | None = None,
     graphdef, groups = animo_state.split_params(model)
   generate = animo_step.make_generate(graphdef, kernels_choice=cfg.get('kernels', 'auto'))
   return Generator(config=cfg, params=groups, generate=generate)
+
+
+def is_frame_driven(workdir: str | None = None, config: str | None = None) -> bool:
+  """Whether the model a command names is driven by frames (ToonTalker), read from its config
+  alone, so that the driving input can be checked before any weights load."""
+  if workdir is not None:
+    return export.read_config(workdir).get('trainer') == 'toontalker'
+  if config is not None:
+    return load_config(config).get('trainer') == 'toontalker'
+  return False
+
+
+# ToonTalker's domain for each of the directions' domain names.
+TOONTALKER_DOMAINS = {'anime': 'cartoon', 'human': 'real'}
+
+
+@dataclasses.dataclass
+class FrameGenerator:
+  """A trained ToonTalker: driven by frames of the driving domain, not by motion vectors.
+
+  `frames(source, driving, start, source_domain, driving_domain)`: `source` [S, S, 3] and
+  `driving` [B, S, S, 3] float32 in [-1, 1] (S = `image_size`), `start` the first driving frame
+  [S, S, 3] for relative motion (eq. 5 of the paper) or None for absolute (eq. 3); domains are
+  'anime' or 'human'. Returns RGB uint8 [B, S, S, 3].
+  """
+  config: Any
+  params: dict
+  frames_fn: Callable
+
+  @property
+  def image_size(self) -> int:
+    return int(tt_model.resolve_config(**tt_state.model_config(self.config))['size'])
+
+  def frames(self, source, driving, start, source_domain: str, driving_domain: str):
+    return self.frames_fn(self.params, jnp.asarray(source, jnp.float32),
+                          jnp.asarray(driving, jnp.float32),
+                          None if start is None else jnp.asarray(start, jnp.float32),
+                          source_domain=TOONTALKER_DOMAINS[source_domain],
+                          driving_domain=TOONTALKER_DOMAINS[driving_domain])
+
+
+def _frame_generator(cfg, params) -> FrameGenerator:
+  gen_def, _ = tt_state.graphdefs(tt_state.model_config(cfg))
+
+  def frames(params, source, driving, start, source_domain, driving_domain):
+    model = nnx.merge(gen_def, params)
+    batch = lambda image: jnp.broadcast_to(image, driving.shape)
+    out = model(batch(source), driving, source_domain=source_domain,
+                driving_domain=driving_domain, start=None if start is None else batch(start))
+    return images.to_uint8_jax(out['fake_image'])
+
+  frames = kernels.traced_with(cfg.get('kernels', 'auto'), frames, None)
+  return FrameGenerator(config=cfg, params=params, frames_fn=jax.jit(
+      frames, static_argnames=('source_domain', 'driving_domain')))
 
 
 def read_image(path: str) -> np.ndarray:
@@ -150,8 +233,8 @@ def crop_box(image: np.ndarray, box) -> np.ndarray:
   return out
 
 
-def human_face_crop(image: np.ndarray, capturer: capture_lib.Capturer, name: str) -> np.ndarray:
-  """The square around the detected face (`HUMAN_CROP_MARGIN` times the box)."""
+def human_face_box(image: np.ndarray, capturer: capture_lib.Capturer, name: str) -> tuple:
+  """The square (x0, y0, x1, y1) around the detected face (`HUMAN_CROP_MARGIN` times the box)."""
   captured = capturer(image[None])
   if not captured['found'][0]:
     raise ValueError(f'{name}: no face found (detector score {float(captured["score"][0]):.2f} '
@@ -159,7 +242,12 @@ def human_face_crop(image: np.ndarray, capturer: capture_lib.Capturer, name: str
   x0, y0, x1, y1 = captured['box'][0]
   side = HUMAN_CROP_MARGIN * max(x1 - x0, y1 - y0)
   cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-  return crop_box(image, (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2))
+  return (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
+
+
+def human_face_crop(image: np.ndarray, capturer: capture_lib.Capturer, name: str) -> np.ndarray:
+  """The square around the detected face (`HUMAN_CROP_MARGIN` times the box)."""
+  return crop_box(image, human_face_box(image, capturer, name))
 
 
 class MotionCapture:

