@@ -387,7 +387,7 @@ def _run_frame_driven(generator, source, source_image, driving, kind, source_dom
     capturer = capturer or capture_lib.Capturer(tddfa_weights)
   src_crop = reenactor.source_crop(source_image, source_domain, capturer, crop, name=source)
   src = reenactor.resize(src_crop, size)
-  frames = [np.asarray(f) for f in iter_driving_frames(driving)]
+  frames = list(iter_driving_frames(driving))
   if not frames:
     raise InputError(f'--driving {driving!r}: no frames.')
   if any(f.shape != frames[0].shape for f in frames):

@@ -130,7 +130,6 @@ def load_generator(workdir: str | None = None, params: str | None = None,
       raise FileNotFoundError(f'--params {params!r}: file not found.')
     cfg = load_config(config)
     if cfg.get('trainer') == 'toontalker':
-      gen_def, _ = tt_state.graphdefs(tt_state.model_config(cfg))
       abstract = nnx.to_pure_dict(nnx.state(nnx.eval_shape(
           lambda: tt_state.build_generator(tt_state.model_config(cfg),
                                            initializers.KeyStream(0)))))
